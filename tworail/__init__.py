@@ -1,0 +1,1 @@
+"""tworail: agents that learn at run time under governance."""

@@ -1,0 +1,1 @@
+"""Demo data shipped with tworail; see ATTRIBUTION.md in this folder."""
