@@ -8,7 +8,7 @@ else, so a record's fields are the contract between those parts.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -229,3 +229,21 @@ class AuditEvent(BaseModel):
     """Mean next-token loss on the text after the event."""
     tokens: int = 0
     """Tokens read."""
+    request_id: str = ""
+    """Id of the learn request or governance action the row belongs to."""
+    rule: str = ""
+    """Policy, gate or monitor rule that made the decision, for example 'acceptance.gold_loss'."""
+    reasons: list[str] = Field(default_factory=list)
+    """Why the decision was made, one line each, readable by a person."""
+    snapshot_id: str = ""
+    """Content id (SHA-256) of the fast weights after the event, for events that change them."""
+    parent_snapshot_id: str = ""
+    """Content id of the fast weights the event started from."""
+    delta_id: str = ""
+    """Content id of the stored delta committed as W := W + delta."""
+    metrics_before: dict[str, float] = Field(default_factory=dict)
+    """Acceptance or drift metrics before the event, by name."""
+    metrics_after: dict[str, float] = Field(default_factory=dict)
+    """The same metrics after the event (for a rejected batch: on the shadow copy)."""
+    details: dict[str, Any] = Field(default_factory=dict)
+    """JSON-ready extra facts of the event, such as redaction counts or removed event ids."""
