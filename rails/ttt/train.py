@@ -1,0 +1,286 @@
+"""Train a TTT-E2E checkpoint: corpus, tokenizer, pretraining, then meta-learning.
+
+`train_from_config(path)` reads a JSON file of `TrainConfig` fields and runs the
+whole pipeline inside the run folder. Every stage is resumable: the corpus,
+tokenizer and token stream are built once, and the training loop checkpoints
+every `checkpoint_every` steps and at exit (including SIGTERM); a restart
+continues from `checkpoints/last.pt`. Losses go to `log.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from tworail.rails.ttt.checkpoint import save_pretrained
+from tworail.rails.ttt.config import ConfigError, InnerLoopConfig, ModelConfig, preset
+from tworail.rails.ttt.corpus import CorpusSpec, bundled_sqlite_pages, write_corpus
+from tworail.rails.ttt.evaluate import validation_losses
+from tworail.rails.ttt.meta import inner_lr_multiplier, meta_loss, pretrain_loss
+from tworail.rails.ttt.model import TTTModel
+from tworail.rails.ttt.token_stream import TokenStream, build_token_stream
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; read from JSON by `train_from_config`."""
+
+    run_dir: str
+    """Folder for the corpus, tokenizer, checkpoints, log and exported model."""
+    data_root: str = "/work/shared/data"
+    """Folder of the public data sets the corpus is built from."""
+    preset: str = "cpu-small"
+    """Name of the `ModelConfig` preset."""
+    model_overrides: dict[str, int | float] = field(default_factory=dict)
+    """Preset fields to replace, for example {"d_model": 128}."""
+    held_out_pages: list[str] | str = "bundled"
+    """SQLite pages kept out of training: a list of archive paths, or 'bundled' for the pages shipped in tworail."""
+    batch_size: int = 4
+    """Sequences per optimizer step."""
+    pretrain_steps: int = 400
+    """Steps of plain next-token training (prime MLPs trained as ordinary weights)."""
+    meta_steps: int = 300
+    """Steps of TTT-E2E meta-learning after pretraining."""
+    meta_mode: str = "exact"
+    """'exact' (gradients of gradients) or 'first_order' (first-order MAML)."""
+    pretrain_lr: float = 3e-3
+    """Peak AdamW learning rate of pretraining."""
+    meta_lr: float = 1e-3
+    """Peak AdamW learning rate of meta-learning."""
+    weight_decay: float = 0.1
+    """AdamW weight decay on matrices (norm gains are not decayed)."""
+    betas: tuple[float, float] = (0.9, 0.95)
+    """AdamW betas."""
+    grad_clip: float = 1.0
+    """Global L2 norm clip of the outer gradient."""
+    warmup_fraction: float = 0.1
+    """Fraction of each stage's steps for linear learning-rate warm-up before the cosine decay."""
+    min_lr_ratio: float = 0.1
+    """Final learning rate of the cosine decay, relative to the peak."""
+    inner_lr: float = 1.0
+    """Inner SGD learning rate (multiplied by the warm-up multiplier during meta-learning)."""
+    checkpoint_every: int = 25
+    """Steps between checkpoints (one is also written at exit)."""
+    eval_every: int = 50
+    """Steps between validation evaluations."""
+    eval_sequences: int = 4
+    """Validation sequences per evaluation."""
+    seed: int = 0
+    """Seed of initialization and batch sampling."""
+    num_threads: int = 1
+    """torch intra-op threads."""
+    progress: bool = True
+    """Show a tqdm progress bar."""
+
+    @property
+    def vocab_size(self) -> int:
+        """Tokenizer size: the preset's unless `model_overrides` sets vocab_size."""
+        return int(self.model_overrides.get("vocab_size", preset(self.preset).vocab_size))
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        """Return the model config of this run for a tokenizer of `vocab_size` ids."""
+        overrides = {**self.model_overrides, "vocab_size": vocab_size}
+        return preset(self.preset, **overrides)
+
+    @property
+    def total_steps(self) -> int:
+        """Pretraining plus meta-learning steps."""
+        return self.pretrain_steps + self.meta_steps
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        """Read a JSON config, rejecting unknown keys."""
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"unknown training config keys {unknown} in {path}")
+        if "betas" in data:
+            data["betas"] = tuple(data["betas"])
+        config = cls(**data)
+        if config.meta_mode not in ("exact", "first_order"):
+            raise ConfigError(f"meta_mode={config.meta_mode!r} is invalid; use 'exact' or 'first_order'")
+        return config
+
+
+def learning_rate(step: int, total: int, peak: float, config: TrainConfig) -> float:
+    """Return the AdamW learning rate: linear warm-up, then cosine decay to min_lr_ratio * peak."""
+    warmup = max(1, int(config.warmup_fraction * total))
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+    return peak * (config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine)
+
+
+def make_optimizer(model: TTTModel, config: TrainConfig) -> torch.optim.AdamW:
+    """Return AdamW with weight decay on matrices only."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=0.0, betas=config.betas)
+
+
+def prepare_data(config: TrainConfig, vocab_size: int) -> TokenStream:
+    """Build (once) the corpus, the tokenizer and the token stream inside the run folder."""
+    run_dir = Path(config.run_dir)
+    corpus_dir = run_dir / "corpus"
+    if not (corpus_dir / "manifest.json").is_file():
+        pages = bundled_sqlite_pages() if config.held_out_pages == "bundled" else list(config.held_out_pages)
+        write_corpus(CorpusSpec(Path(config.data_root), held_out_pages=pages), corpus_dir)
+    return build_token_stream(corpus_dir, vocab_size)
+
+
+@dataclass
+class TrainState:
+    """Mutable position of a run, saved in every checkpoint."""
+
+    step: int = 0
+    """Optimizer steps taken so far, over both stages."""
+    elapsed_seconds: float = 0.0
+    """Wall time spent in the training loop over all restarts."""
+
+
+def save_checkpoint(path: Path, model: TTTModel, optimizer: torch.optim.Optimizer, state: TrainState) -> None:
+    """Write model, optimizer and state atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": asdict(state)}, tmp)
+    tmp.replace(path)
+
+
+class _Stop(Exception):
+    """Raised by the SIGTERM handler so the loop checkpoints and exits."""
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _Stop(f"signal {signum}")
+
+
+def train_step(model: TTTModel, batch: torch.Tensor, step: int, config: TrainConfig) -> tuple[torch.Tensor, float]:
+    """Return the outer loss of one step and the inner learning-rate multiplier used (0 in pretraining)."""
+    if step < config.pretrain_steps:
+        return pretrain_loss(model, batch), 0.0
+    multiplier = inner_lr_multiplier(step - config.pretrain_steps, config.meta_steps)
+    inner = InnerLoopConfig.for_model(model.config, learning_rate=config.inner_lr)
+    return meta_loss(model, batch, inner, config.meta_mode, multiplier), multiplier  # type: ignore[arg-type]
+
+
+def run_training(config: TrainConfig) -> Path:
+    """Train (or resume) the run described by `config`; return the exported model folder."""
+    torch.set_num_threads(config.num_threads)
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stream = prepare_data(config, config.vocab_size)
+    model_config = config.model_config(stream.vocab_size)
+    torch.manual_seed(config.seed)
+    model = TTTModel(model_config)
+    optimizer = make_optimizer(model, config)
+    state = TrainState()
+    last = run_dir / "checkpoints" / "last.pt"
+    if last.is_file():
+        saved = torch.load(last, weights_only=False)
+        model.load_state_dict(saved["model"])
+        state = TrainState(**saved["state"])
+        if state.step != config.pretrain_steps:  # a fresh optimizer starts the meta stage
+            optimizer.load_state_dict(saved["optimizer"])
+        logger.info("resumed %s at step %d", last, state.step)
+
+    previous_handler = signal.signal(signal.SIGTERM, _raise_stop)
+    log = open(run_dir / "log.jsonl", "a", encoding="utf-8")
+    bar = tqdm(total=config.total_steps, initial=state.step, disable=not config.progress, desc="ttt train")
+    try:
+        while state.step < config.total_steps:
+            _train_one(model, optimizer, stream, state, config, log)
+            bar.update(1)
+            if state.step == config.pretrain_steps:
+                save_pretrained(model, stream.tokenizer, run_dir / "pretrained")
+                optimizer = make_optimizer(model, config)
+            if state.step % config.checkpoint_every == 0:
+                save_checkpoint(last, model, optimizer, state)
+    except (_Stop, KeyboardInterrupt):
+        logger.warning("training stopped at step %d; checkpointing", state.step)
+    finally:
+        save_checkpoint(last, model, optimizer, state)
+        bar.close()
+        log.close()
+        signal.signal(signal.SIGTERM, previous_handler)
+    export_dir = run_dir / "export"
+    save_pretrained(model, stream.tokenizer, export_dir)
+    return export_dir
+
+
+def _train_one(
+    model: TTTModel,
+    optimizer: torch.optim.Optimizer,
+    stream: TokenStream,
+    state: TrainState,
+    config: TrainConfig,
+    log,
+) -> None:
+    """Take one optimizer step, append its row (and any evaluation) to the log."""
+    started = time.perf_counter()
+    step = state.step
+    in_meta = step >= config.pretrain_steps
+    stage_step = step - config.pretrain_steps if in_meta else step
+    stage_total = config.meta_steps if in_meta else config.pretrain_steps
+    lr = learning_rate(stage_step, stage_total, config.meta_lr if in_meta else config.pretrain_lr, config)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+    batch = stream.sample_batch(config.batch_size, model.config.seq_len + 1, seed=config.seed * 1_000_003 + step)
+    model.train()
+    loss, multiplier = train_step(model, batch, step, config)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+
+    state.step += 1
+    state.elapsed_seconds += time.perf_counter() - started
+    row = {
+        "step": state.step,
+        "stage": "meta" if in_meta else "pretrain",
+        "loss": round(loss.item(), 5),
+        "lr": lr,
+        "inner_lr_multiplier": multiplier,
+        "grad_norm": round(float(grad_norm), 4),
+        "seconds": round(state.elapsed_seconds, 1),
+    }
+    if state.step % config.eval_every == 0 or state.step == config.total_steps:
+        model.eval()
+        row.update(validation_losses(model, stream, config.eval_sequences))
+    log.write(json.dumps(row) + "\n")
+    log.flush()
+
+
+def train_from_config(path: Path | str) -> Path:
+    """Run or resume the training described by a JSON `TrainConfig` file; return the model folder.
+
+    The model folder (`<run_dir>/export`) holds config.json, model.safetensors and
+    tokenizer.json, ready for `LearnableRail.from_pretrained`.
+    """
+    config = TrainConfig.load(Path(path))
+    logger.info("training from %s into %s", path, config.run_dir)
+    return run_training(config)
+
+
+if __name__ == "__main__":
+    import os
+    import sys
+
+    # The tokenizer's thread pool would take the second core; one thread is enough.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m tworail.rails.ttt.train CONFIG.json")
+    print(train_from_config(sys.argv[1]))
