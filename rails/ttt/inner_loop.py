@@ -43,7 +43,7 @@ class InnerLoopResult:
     token_losses: Tensor
     """(B, N) next-token cross-entropy in nats, each scored before its own mini-batch's update."""
     mini_batch_losses: Tensor
-    """(B, n_mini_batches) mean cross-entropy of each mini-batch before its update."""
+    """(B, n_chunks) mean cross-entropy per mini-batch before its update (one chunk when update=False)."""
     fast_weights: FastWeights
     """Fast weights after the last update, batched (B, in, out)."""
     caches: list[KVCache | None]
@@ -148,8 +148,10 @@ def run_inner_loop(
 
     token_losses: list[Tensor] = []
     mini_batch_losses: list[Tensor] = []
-    for start in range(0, length, b):
-        stop = min(start + b, length)
+    # Without updates every mini-batch sees the same weights, so one chunk gives the same result faster.
+    chunk = b if update else length
+    for start in range(0, length, chunk):
+        stop = min(start + chunk, length)
         if update:
             fast = _as_differentiable(fast, mode)
         h, suffix_caches = model.run_suffix(h_prefix[:, start:stop], positions[start:stop], suffix_caches, fast)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,6 +27,7 @@ from tworail.rails.ttt.corpus import CorpusSpec, bundled_sqlite_pages, write_cor
 from tworail.rails.ttt.evaluate import validation_losses
 from tworail.rails.ttt.meta import inner_lr_multiplier, meta_loss, pretrain_loss
 from tworail.rails.ttt.model import TTTModel
+from tworail.rails.ttt.tokenizer import load_tokenizer
 from tworail.rails.ttt.token_stream import TokenStream, build_token_stream
 
 logger = logging.getLogger(__name__)
@@ -158,12 +160,15 @@ def save_checkpoint(path: Path, model: TTTModel, optimizer: torch.optim.Optimize
     tmp.replace(path)
 
 
-class _Stop(Exception):
-    """Raised by the SIGTERM handler so the loop checkpoints and exits."""
+class _StopRequest:
+    """SIGTERM handler that asks the loop to stop after the current step, so no step is half-logged."""
 
+    def __init__(self) -> None:
+        self.requested = False
 
-def _raise_stop(signum: int, frame: object) -> None:
-    raise _Stop(f"signal {signum}")
+    def __call__(self, signum: int, frame: object) -> None:
+        logger.warning("received signal %d; stopping after the current step", signum)
+        self.requested = True
 
 
 def train_step(model: TTTModel, batch: torch.Tensor, step: int, config: TrainConfig) -> tuple[torch.Tensor, float]:
@@ -195,11 +200,12 @@ def run_training(config: TrainConfig) -> Path:
             optimizer.load_state_dict(saved["optimizer"])
         logger.info("resumed %s at step %d", last, state.step)
 
-    previous_handler = signal.signal(signal.SIGTERM, _raise_stop)
+    stop = _StopRequest()
+    previous_handler = signal.signal(signal.SIGTERM, stop)
     log = open(run_dir / "log.jsonl", "a", encoding="utf-8")
     bar = tqdm(total=config.total_steps, initial=state.step, disable=not config.progress, desc="ttt train")
     try:
-        while state.step < config.total_steps:
+        while state.step < config.total_steps and not stop.requested:
             _train_one(model, optimizer, stream, state, config, log)
             bar.update(1)
             if state.step == config.pretrain_steps:
@@ -207,7 +213,7 @@ def run_training(config: TrainConfig) -> Path:
                 optimizer = make_optimizer(model, config)
             if state.step % config.checkpoint_every == 0:
                 save_checkpoint(last, model, optimizer, state)
-    except (_Stop, KeyboardInterrupt):
+    except KeyboardInterrupt:
         logger.warning("training stopped at step %d; checkpointing", state.step)
     finally:
         save_checkpoint(last, model, optimizer, state)
@@ -216,6 +222,7 @@ def run_training(config: TrainConfig) -> Path:
         signal.signal(signal.SIGTERM, previous_handler)
     export_dir = run_dir / "export"
     save_pretrained(model, stream.tokenizer, export_dir)
+    shutil.copyfile(run_dir / "corpus" / "manifest.json", export_dir / "corpus_manifest.json")
     return export_dir
 
 
@@ -261,6 +268,22 @@ def _train_one(
         row.update(validation_losses(model, stream, config.eval_sequences))
     log.write(json.dumps(row) + "\n")
     log.flush()
+
+
+def export_latest_checkpoint(config_path: Path | str, out_dir: Path) -> TrainState:
+    """Write the run's latest checkpoint as a model folder (with the corpus manifest); return its state.
+
+    This works while the run is still training, to publish an early model.
+    """
+    config = TrainConfig.load(Path(config_path))
+    run_dir = Path(config.run_dir)
+    tokenizer = load_tokenizer(run_dir / "tokenizer.json")
+    saved = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)
+    model = TTTModel(config.model_config(tokenizer.get_vocab_size()))
+    model.load_state_dict(saved["model"])
+    save_pretrained(model, tokenizer, out_dir)
+    shutil.copyfile(run_dir / "corpus" / "manifest.json", Path(out_dir) / "corpus_manifest.json")
+    return TrainState(**saved["state"])
 
 
 def train_from_config(path: Path | str) -> Path:
