@@ -1,0 +1,101 @@
+"""The command line as a user drives it: exit codes, messages and JSON output."""
+
+import json
+
+import pytest
+
+from tworail import cli
+from tworail.agent import TwoRail
+from tworail.datasets import sqlite_docs_dir
+from tworail.rails.ttt.config import preset
+from tworail.rails.ttt.rail import LearnableRail
+from tworail.retrieval.embedding import HashingEmbedder
+
+
+@pytest.fixture
+def offline_agent(monkeypatch):
+    """Build CLI agents with the hashing embedder and a tiny random learnable rail."""
+
+    def make(args):
+        learnable = LearnableRail.from_config(preset("cpu-tiny", vocab_size=512), seed=0)
+        return TwoRail(args.data_dir, embedder=HashingEmbedder(), learnable=learnable)
+
+    monkeypatch.setattr(cli, "_agent", make)
+
+
+def run(capsys, *argv):
+    status = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_ingest_missing_path_fails(tmp_path, capsys):
+    status, _, err = run(capsys, "ingest", str(tmp_path / "nope"), "--data-dir", str(tmp_path))
+    assert status == 1
+    assert "nope" in err
+
+
+def test_ask_empty_question_fails(tmp_path, capsys):
+    status, _, err = run(capsys, "ask", "  ", "--data-dir", str(tmp_path))
+    assert status == 1
+    assert "empty" in err
+
+
+def test_ask_jsonl_unreadable_file_fails(tmp_path, capsys):
+    status, _, err = run(capsys, "ask", "--jsonl", str(tmp_path / "missing.jsonl"), "--data-dir", str(tmp_path))
+    assert status == 1
+    assert "missing.jsonl" in err
+
+
+def test_audit_without_log_fails(tmp_path, capsys):
+    status, _, err = run(capsys, "audit", "--data-dir", str(tmp_path))
+    assert status == 1
+    assert "no audit log" in err
+
+
+def test_ingest_then_ask_json(tmp_path, capsys, offline_agent):
+    status, out, _ = run(capsys, "ingest", str(sqlite_docs_dir()), "--data-dir", str(tmp_path))
+    assert status == 0
+    assert "ingested" in out
+
+    status, out, _ = run(capsys, "ask", "What is the numeric value of SQLITE_FULL?", "--json", "--data-dir", str(tmp_path))
+    assert status == 0
+    record = json.loads(out)
+    assert set(record) == {"question", "route", "answer", "claims", "conflicts"}
+    assert record["route"]["rails"] == ["reference"]
+    citation = record["claims"][0]["citations"][0]
+    assert citation["source"] == "rescode.html"
+    assert "SQLITE_FULL" in citation["quote"]
+
+
+def test_ask_jsonl_reports_bad_line_and_answers_rest(tmp_path, capsys, offline_agent, monkeypatch):
+    run(capsys, "ingest", str(sqlite_docs_dir()), "--data-dir", str(tmp_path))
+    lines = tmp_path / "questions.jsonl"
+    lines.write_text(
+        json.dumps({"question": "What is the numeric value of SQLITE_FULL?"}) + "\n"
+        + "{not json\n"
+        + json.dumps({"text": "no question field"}) + "\n"
+        + json.dumps({"question": "When was SQLite version 3.40.0 released?"}) + "\n"
+    )
+    status, out, err = run(capsys, "ask", "--jsonl", str(lines), "--json", "--data-dir", str(tmp_path))
+    assert status == 1
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == 4
+    assert records[1] == {"line": 2, "error": records[1]["error"]}
+    assert "invalid JSON" in records[1]["error"]
+    assert "question" in records[2]["error"]
+    assert records[3]["claims"]
+    assert "line 2" in err
+
+
+def test_learn_then_audit_verify(tmp_path, capsys, offline_agent):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.txt").write_text("the printer on floor two jams when duplex is on\n" * 5)
+    status, out, _ = run(capsys, "learn", str(notes), "--data-dir", str(tmp_path / "data"))
+    assert status == 0
+    assert "learned a.txt" in out
+
+    status, out, _ = run(capsys, "audit", "--verify", "--data-dir", str(tmp_path / "data"))
+    assert status == 0
+    assert "1 events" in out

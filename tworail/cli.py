@@ -1,0 +1,245 @@
+"""The `tworail` command line.
+
+    tworail demo                  run the main job on the bundled real data
+    tworail ingest PATH...        add HTML, text and Markdown files or folders to the index
+    tworail ask QUESTION          answer one question (--json for the JSON record)
+    tworail ask --jsonl [FILE]    answer one JSON object per line ({"question": ...})
+    tworail learn PATH...         learn text files into the learnable rail, audited
+    tworail audit [--verify]      summarize or verify the audit log
+
+Every command takes --data-dir (default: $TWORAIL_DATA_DIR, else ~/.tworail).
+Exit status: 0 on success, 1 when some input failed, 2 on invalid usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from tworail.records import MergedAnswer, Task
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+EXIT_OK, EXIT_INPUT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class CommandError(Exception):
+    """A failure to report to the user as one line, with a non-zero exit status."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from tworail.agent import DATA_DIR_ENV
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, default=None,
+                        help=f"folder for the index, fast weights and logs (default: ${DATA_DIR_ENV}, else ~/.tworail)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log progress of every component to stderr")
+
+    parser = argparse.ArgumentParser(prog="tworail", description="Agents that learn at run time under governance.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", parents=[common], help="run the main job on the bundled real data")
+    demo.add_argument("--threads", type=int, default=None, help="learn only the first N bundled threads")
+
+    ingest = commands.add_parser("ingest", parents=[common], help="add files or folders to the index")
+    ingest.add_argument("paths", nargs="+", type=Path, help="HTML, text or Markdown files, or folders to walk")
+    ingest.add_argument("--tenant", default="default", help="tenant the documents belong to")
+    ingest.add_argument("--owner", default="unknown", help="person or team accountable for the documents")
+
+    ask = commands.add_parser("ask", parents=[common], help="answer questions")
+    ask.add_argument("question", nargs="?", help="the question (omit with --jsonl)")
+    ask.add_argument("--jsonl", nargs="?", const="-", default=None, metavar="FILE",
+                     help="read one JSON object per line with a 'question' field from FILE (default: stdin)")
+    ask.add_argument("--candidate", action="append", default=[], help="candidate answer to rank (repeatable)")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+    learn = commands.add_parser("learn", parents=[common], help="learn text files into the learnable rail")
+    learn.add_argument("paths", nargs="+", type=Path, help="text, HTML or Markdown files, or folders to walk")
+    learn.add_argument("--tenant", default="default", help="tenant the documents belong to")
+    learn.add_argument("--owner", default="unknown", help="person or team accountable for the documents")
+
+    audit = commands.add_parser("audit", parents=[common], help="summarize or verify the audit log")
+    audit.add_argument("--verify", action="store_true", help="check the hash chain and name the first broken row")
+    audit.add_argument("--list", action="store_true", help="print every event as one JSON line")
+    return parser
+
+
+def _agent(args: argparse.Namespace):
+    from tworail.agent import TwoRail
+
+    return TwoRail(args.data_dir)
+
+
+# Output
+
+
+def _print_answer(answer: MergedAnswer, out: TextIO = sys.stdout) -> None:
+    out.write(f"\nQ: {answer.question}\n")
+    out.write(f"   route: {answer.route.explain()}\n")
+    if not answer.claims:
+        out.write("   answer: (no answer found)\n")
+    for claim in answer.claims:
+        label = "cited" if claim.provenance == "cited" else "learned, uncited"
+        confidence = f", confidence {claim.confidence:.2f}" if claim.confidence is not None else ""
+        text = textwrap.shorten(claim.text, 300, placeholder=" ...")
+        out.write(f"   [{claim.rail}: {label}{confidence}] {text}\n")
+        for citation in claim.citations:
+            quote = textwrap.shorten(citation.quote, 160, placeholder=" ...")
+            out.write(f"      cite {citation.source}{citation.anchor} [{citation.start}:{citation.end}] \"{quote}\"\n")
+    for conflict in answer.conflicts:
+        out.write(f"   conflict: {textwrap.shorten(conflict.claim, 120)} ({conflict.reason})\n")
+
+
+# Commands
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from tworail.agent import default_data_dir
+    from tworail.demo import run_demo
+
+    data_dir = (args.data_dir or default_data_dir()) / "demo"
+    print(f"tworail demo: data in {data_dir} (recreated on every run)")
+    print("Ingesting the bundled SQLite docs and support threads, then learning the threads...")
+    result = run_demo(data_dir, progress=True, threads_limit=args.threads, on_answer=_print_answer)
+    print("\nLearnable rail, held-out support threads (loss per token, nats):")
+    print(f"   before learning the bundled threads: {result.heldout_loss_before:.4f}")
+    print(f"   after learning {result.threads_learned} threads:       {result.heldout_loss_after:.4f}")
+    print("\nAudit log:")
+    for key, value in result.audit.items():
+        print(f"   {key}: {value}")
+    timings = ", ".join(f"{name} {value:.1f}s" for name, value in result.seconds.items())
+    print(f"\nTimings: {timings}")
+    return EXIT_OK
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    with _agent(args) as agent:
+        chunks = agent.ingest(args.paths, tenant=args.tenant, owner=args.owner, progress=True)
+    print(f"ingested {chunks} chunks into {agent.data_dir / 'index'}")
+    return EXIT_OK
+
+
+def _parse_jsonl_line(number: int, line: str) -> Task:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise CommandError(f"line {number}: invalid JSON ({error.msg} at column {error.colno})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("question"), str):
+        raise CommandError(f"line {number}: expected a JSON object with a string 'question' field")
+    try:
+        return Task(question=record["question"], candidates=record.get("candidates") or [],
+                    tenant=record.get("tenant") or "default")
+    except ValidationError as error:
+        raise CommandError(f"line {number}: invalid task: {error.errors()[0]['msg']}") from None
+
+
+def _ask_jsonl(args: argparse.Namespace, agent) -> int:
+    if args.jsonl == "-":
+        lines = sys.stdin
+    else:
+        try:
+            lines = open(args.jsonl, encoding="utf-8")
+        except OSError as error:
+            raise CommandError(f"cannot read {args.jsonl}: {error.strerror}") from None
+    failures = 0
+    with lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                answer = agent.ask(_parse_jsonl_line(number, line))
+            except (CommandError, ValueError) as error:
+                failures += 1
+                message = str(error) if isinstance(error, CommandError) else f"line {number}: {error}"
+                print(f"tworail ask: {message}", file=sys.stderr)
+                print(json.dumps({"line": number, "error": message}), flush=True)
+                continue
+            if args.json:
+                print(json.dumps(answer.to_public_dict(), ensure_ascii=False), flush=True)
+            else:
+                _print_answer(answer)
+    return EXIT_INPUT_ERROR if failures else EXIT_OK
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    if args.jsonl is not None and args.question:
+        raise CommandError("give either a QUESTION or --jsonl, not both")
+    if args.jsonl is None and not (args.question or "").strip():
+        raise CommandError("the question is empty; pass a question, or --jsonl to read questions from a file")
+    with _agent(args) as agent:
+        if args.jsonl is not None:
+            return _ask_jsonl(args, agent)
+        answer = agent.ask(Task(question=args.question, candidates=args.candidate))
+        if args.json:
+            print(json.dumps(answer.to_public_dict(), ensure_ascii=False, indent=2))
+        else:
+            _print_answer(answer)
+    return EXIT_OK
+
+
+def _cmd_learn(args: argparse.Namespace) -> int:
+    from tworail.retrieval.documents import load_documents
+
+    documents = load_documents(args.paths, tenant=args.tenant, owner=args.owner)
+    with _agent(args) as agent:
+        items = [(document.text, document.provenance) for document in documents]
+        events = agent.learn_many(items, progress=True, total=len(items))
+    for event in events:
+        print(f"learned {event.source}: {event.tokens} tokens, loss {event.loss_before:.3f} -> "
+              f"{event.loss_after:.3f}, update norm {event.update_norm:.4f} (audit event {event.event_id})")
+    return EXIT_OK
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from tworail.audit import AuditLog
+    from tworail.agent import default_data_dir
+
+    path = (args.data_dir or default_data_dir()) / "audit.sqlite"
+    if not path.exists():
+        raise CommandError(f"no audit log at {path}; run a learning command first or pass --data-dir")
+    log = AuditLog(path)
+    if args.list:
+        for event in log.events():
+            print(event.model_dump_json())
+    if args.verify:
+        report = log.verify()
+        if not report.ok:
+            print(f"audit log broken at event {report.first_broken}: {report.reason}")
+            return EXIT_INPUT_ERROR
+        print(f"audit log verified: {report.rows} events, hash chain intact")
+        return EXIT_OK
+    if not args.list:
+        for key, value in log.summary().items():
+            print(f"{key}: {value}")
+    return EXIT_OK
+
+
+COMMANDS = {"demo": _cmd_demo, "ingest": _cmd_ingest, "ask": _cmd_ask, "learn": _cmd_learn, "audit": _cmd_audit}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line and return its exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from tworail.admission import InvalidTaskError
+    from tworail.retrieval.errors import IngestError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (CommandError, IngestError, InvalidTaskError) as error:
+        print(f"tworail {args.command}: {error}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
