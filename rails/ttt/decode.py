@@ -1,7 +1,7 @@
 """Sliding-window decoding with TTT-E2E inner steps.
 
 Decoding keeps a KV cache per block (the window plus the current mini-batch).
-Generated tokens join the current mini-batch; once a mini-batch of b tokens is
+Generated tokens join the current mini-batch. Once a mini-batch of b tokens is
 complete and the token after it is known, one inner SGD step on that mini-batch
 gives the fast weights for the next one, as during prefill.
 """

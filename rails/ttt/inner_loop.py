@@ -31,7 +31,7 @@ from tworail.rails.ttt.config import ConfigError, InnerLoopConfig
 from tworail.rails.ttt.model import FastWeights, KVCache, TTTModel
 
 InnerMode = Literal["inference", "exact", "first_order"]
-"""How the inner loop interacts with autograd; see the module docstring."""
+"""Autograd behaviour of the inner loop; see the module docstring."""
 
 INNER_MODES = ("inference", "exact", "first_order")
 
@@ -119,7 +119,7 @@ def run_inner_loop(
 ) -> InnerLoopResult:
     """Prefill `inputs` (B, N) in mini-batches, scoring `targets` (B, N) and updating fast weights.
 
-    `fast` holds batched fast weights (B, in, out), for example `batch_fast_weights(model.w0(), B)`.
+    `fast` contains batched fast weights (B, in, out), for example `batch_fast_weights(model.w0(), B)`.
     With `update=False` every mini-batch is scored with `fast` and nothing is learned.
     `caches` and `start_position` continue an earlier call on the same stream; the
     start must be a multiple of the mini-batch so that mini-batches stay aligned.

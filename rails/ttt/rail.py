@@ -3,9 +3,9 @@
 Texts are tokenized with the model's byte-level BPE and prefixed with the
 end-of-text token, which separates documents in training, so that the first
 real token is scored too. A text longer than the training sequence length is
-read in segments of `seq_len` tokens; the KV cache and positions carry across
-the segments of one text, so segmenting does not change any result, but each
-new text (each `learn`, `score` or `rank` input) starts with an empty cache.
+read in segments of `seq_len` tokens. The KV cache and positions carry across
+the segments of one text, so segmenting does not change any result. Each new
+text (each `learn`, `score` or `rank` input) starts with an empty cache.
 """
 
 from __future__ import annotations
@@ -224,9 +224,9 @@ class LearnableRail:
     def generate(self, prompt: str, max_new_tokens: int = 64, temperature: float = 0.0, seed: int = 0) -> str:
         """Continue prompt by sliding-window decoding with inner steps (per request, not kept).
 
-        The prompt's complete mini-batches are read with inner-loop updates; then every
-        b processed tokens (prompt tail plus generated ones) get one inner step, as in
-        TTT-E2E decoding. The rail's own fast weights are left unchanged. Decoding stops
+        The prompt's complete mini-batches are read with inner-loop updates. After that,
+        every b processed tokens (prompt tail plus generated ones) get one inner step,
+        as in TTT-E2E decoding. The rail's own fast weights are left unchanged. Decoding stops
         at the end-of-text token.
         """
         if max_new_tokens < 0:
@@ -262,7 +262,11 @@ class LearnableRail:
     # -- rail interface -----------------------------------------------------
 
     def answer(self, task: Task) -> RailAnswer:
-        """Answer a task: rank its candidates if it has any, else generate a short unranked continuation."""
+        """Rank the task's candidates (each scored as a new line after the question) and return the best.
+
+        Without candidates, return a short greedy continuation marked as unranked generation.
+        """
+        # NOTE: the rail keeps one set of fast weights; it does not switch them by task.tenant.
         if not task.candidates:
             text = self.generate(task.question, max_new_tokens=48).strip()
             claims = [Claim(text=text, provenance="learned", rail="learnable")] if text else []

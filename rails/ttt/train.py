@@ -1,10 +1,10 @@
 """Train a TTT-E2E checkpoint: corpus, tokenizer, pretraining, then meta-learning.
 
 `train_from_config(path)` reads a JSON file of `TrainConfig` fields and runs the
-whole pipeline inside the run folder. Every stage is resumable: the corpus,
-tokenizer and token stream are built once, and the training loop checkpoints
-every `checkpoint_every` steps and at exit (including SIGTERM); a restart
-continues from `checkpoints/last.pt`. Losses go to `log.jsonl`.
+whole pipeline inside the run folder. Every stage is resumable. The corpus,
+tokenizer and token stream are built once. The training loop checkpoints every
+`checkpoint_every` steps and at exit (SIGTERM stops it after the current step),
+and a restart continues from `checkpoints/last.pt`. Losses go to `log.jsonl`.
 """
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ def export_latest_checkpoint(config_path: Path | str, out_dir: Path) -> TrainSta
 def train_from_config(path: Path | str) -> Path:
     """Run or resume the training described by a JSON `TrainConfig` file; return the model folder.
 
-    The model folder (`<run_dir>/export`) holds config.json, model.safetensors and
+    The model folder (`<run_dir>/export`) contains config.json, model.safetensors and
     tokenizer.json, ready for `LearnableRail.from_pretrained`.
     """
     config = TrainConfig.load(Path(path))

@@ -16,8 +16,8 @@ def reference_token_by_token(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Run TTT-E2E one token at a time with per-layer caches; return per-token losses and final W.
 
-    Written independently of `run_inner_loop`: every token goes through all blocks
-    alone; after each mini-batch the suffix is re-run on that mini-batch from the
+    Written independently of `run_inner_loop`, every token goes through all blocks
+    alone. After each mini-batch the suffix is re-run on that mini-batch from the
     caches it started with, and a hand-written clipped SGD step gives the next W.
     """
     config = model.config
@@ -83,7 +83,7 @@ def test_updates_change_later_predictions(tiny_model: TTTModel) -> None:
     assert (learned[b:] - frozen[b:]).abs().max() > 1e-6
 
 
-def test_no_full_sequence_forward_difference(tiny_model: TTTModel) -> None:
+def test_no_update_equals_full_forward(tiny_model: TTTModel) -> None:
     """Without updates, the chunked inner loop equals one masked forward over the whole sequence."""
     torch.manual_seed(3)
     tokens = torch.randint(0, tiny_model.config.vocab_size, (2, 30))

@@ -1,4 +1,4 @@
-"""LearnableRail: persistent learning, reset, ranking, answers, checkpoints."""
+"""LearnableRail: persistent learning, reset, ranking, task answers, checkpoints."""
 
 from __future__ import annotations
 
