@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from tworail.rails.ttt.config import ConfigError, InnerLoopConfig, ModelConfig
+from tworail.rails.ttt.decode import feed_token, maybe_inner_step, start_decode
 from tworail.rails.ttt.inner_loop import batch_fast_weights, run_inner_loop
 from tworail.rails.ttt.model import KVCache, TTTModel
 
@@ -146,3 +147,21 @@ def test_sequences_in_batch_independent(tiny_config: ModelConfig) -> None:
     for row in range(3):
         alone = chunked(model, tokens[row])
         torch.testing.assert_close(together.token_losses[row], alone.token_losses[0])
+
+
+def test_decode_matches_chunked_prefill(tiny_model: TTTModel) -> None:
+    """Feeding tokens one by one with decode-time inner steps reproduces the chunked inner loop."""
+    torch.manual_seed(7)
+    tokens = torch.randint(0, tiny_model.config.vocab_size, (29,))
+    result = chunked(tiny_model, tokens)
+    inner = InnerLoopConfig.for_model(tiny_model.config)
+    state = start_decode(tiny_model, [None] * tiny_model.config.n_layers, batch_fast_weights(tiny_model.w0(), 1), 0)
+    losses = []
+    for position in range(len(tokens) - 1):
+        logits = feed_token(tiny_model, state, int(tokens[position]))
+        losses.append(F.cross_entropy(logits, tokens[position + 1]))
+        maybe_inner_step(tiny_model, state, int(tokens[position + 1]), inner)
+    # 28 inputs are 7 whole mini-batches, so both paths take the same 7 steps.
+    torch.testing.assert_close(torch.stack(losses), result.token_losses[0])
+    for name, value in result.fast_weights.items():
+        torch.testing.assert_close(state.fast[name], value)
