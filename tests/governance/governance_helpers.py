@@ -57,13 +57,13 @@ TEXTS = [
 
 
 class Clock:
-    """A clock that moves one minute per call, so every event has its own time."""
+    """A clock that moves one second per call, so every event has its own time."""
 
     def __init__(self, start: datetime = START) -> None:
         self.now = start
 
     def __call__(self) -> datetime:
-        self.now += timedelta(minutes=1)
+        self.now += timedelta(seconds=1)
         return self.now
 
 

@@ -379,7 +379,7 @@ class GovernedLearner:
         if prepared.quarantined:
             raise _Rejected("quarantined", "quarantine." + ",".join(prepared.findings),
                             [f"the text looks like {', '.join(prepared.findings)}; it is kept out of the weights"],
-                            "prepare")
+                            "prepare", findings=prepared.findings)
         if not prepared.text.strip():
             raise _Rejected("rejected", "prepare.empty", ["nothing is left to learn after sanitizing and redaction"],
                             "prepare")
@@ -478,7 +478,7 @@ class GovernedLearner:
         acceptance: AcceptanceReport | None = rejection.extra.get("acceptance")
         report: LearnReport | None = rejection.extra.get("report")
         details = {"step": rejection.step, "steps": steps}
-        for key in ("missing", "retry_after"):
+        for key in ("missing", "retry_after", "findings"):
             if key in rejection.extra:
                 details[key] = rejection.extra[key]
         if prepared is not None:
