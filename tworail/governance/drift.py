@@ -1,7 +1,7 @@
 """Drift monitors: alerts after a commit, and the freeze that holds learning until a person resumes it.
 
 After each commit the learner passes the new metrics to `DriftMonitor.check`:
-gold loss over W0, probe pass rate, disagreement with the reference rail on
+gold loss over W0 and its rise in this commit, probe pass rate, disagreement with the reference rail on
 fixed probes and the update norm. A crossed threshold becomes a `DriftAlert`;
 the learner writes it to the audit trail as a 'drift_alert' event, logs it,
 calls the optional callback and, when `freeze_on_alert` is set, appends a
@@ -35,6 +35,8 @@ class DriftThresholds(BaseModel):
 
     max_gold_loss_increase: float | None = Field(default=0.25, ge=0)
     """Gold loss over its W0 value, in nats per token, that raises an alert."""
+    max_gold_loss_rise: float | None = Field(default=None, ge=0)
+    """Rise of the gold loss caused by one commit, in nats per token, that raises an alert."""
     min_probe_pass_rate: float | None = Field(default=None, ge=0, le=1)
     """Probe pass rate below which an alert is raised."""
     max_reference_disagreement: float | None = Field(default=None, ge=0, le=1)
@@ -84,15 +86,24 @@ class DriftMonitor:
             differ += ours != self.reference(probe.prompt, list(probe.candidates))
         return differ / len(self.reference_probes)
 
-    def check(self, model: FastWeightModel, metrics: dict[str, float]) -> tuple[dict[str, float], list[DriftAlert]]:
-        """Return the drift metrics (given metrics plus reference disagreement) and the alerts they raise."""
+    def check(self, model: FastWeightModel, metrics: dict[str, float],
+              before: dict[str, float] | None = None) -> tuple[dict[str, float], list[DriftAlert]]:
+        """Return the drift metrics and the alerts they raise.
+
+        `metrics` are the post-commit metrics, `before` the metrics before the
+        commit; added here are 'gold_loss_rise' (after minus before) and the
+        reference disagreement.
+        """
         metrics = dict(metrics)
+        if before and "gold_loss" in before and "gold_loss" in metrics:
+            metrics["gold_loss_rise"] = metrics["gold_loss"] - before["gold_loss"]
         disagreement = self.reference_disagreement(model)
         if disagreement is not None:
             metrics["reference_disagreement"] = disagreement
         limits = self.thresholds
         checks = (
             ("gold_loss_increase", limits.max_gold_loss_increase, True),
+            ("gold_loss_rise", limits.max_gold_loss_rise, True),
             ("probe_pass_rate", limits.min_probe_pass_rate, False),
             ("reference_disagreement", limits.max_reference_disagreement, True),
             ("update_norm", limits.max_update_norm, True),

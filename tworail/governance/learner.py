@@ -456,7 +456,7 @@ class GovernedLearner:
         return event
 
     def _after_commit(self, event: AuditEvent, verdict: AcceptanceReport) -> list[DriftAlert]:
-        metrics, alerts = self.drift.check(self.rail, verdict.metrics_after)
+        metrics, alerts = self.drift.check(self.rail, verdict.metrics_after, verdict.metrics_before)
         for alert in alerts:
             self.audit.append(AuditEvent(
                 kind="drift_alert", actor="system:drift", time=self.clock(), source=event.source,
