@@ -166,6 +166,7 @@ def bench_drift(good: int) -> dict[str, object]:
                               clock=StepClock())
     for thread in support_threads("learn")[:good]:
         learner.learn(thread.text, provenance(thread.provenance().source_id)).raise_for_status()
+
     gold_before = learner._head_metrics["gold_loss"]
     rng = random.Random(0)
     letters = "αβγδεζηθικλμνξοπρστυφχψω"
@@ -175,10 +176,12 @@ def bench_drift(good: int) -> dict[str, object]:
     gold_bad = outcome.event.metrics_after.get("gold_loss")
     frozen_after_alert = learner.frozen
     blocked = learner.learn(support_threads("learn")[good].text, provenance("ubuntu-irc/next"))
+
     start = time.perf_counter()
     learner.revert(last_good_time, actor="bench-operator", reason="undo the bad source the drift alert flagged")
     revert_s = time.perf_counter() - start
     learner.resume(actor="bench-operator", reason="bad source reverted")
+
     result = {
         "good_commits": good,
         "bad_commit_status": outcome.status,

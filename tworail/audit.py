@@ -3,9 +3,9 @@
 Each row stores the previous row's hash and the SHA-256 of that hash plus its
 own canonical JSON, so editing, deleting or reordering any row breaks the chain
 from that row on, and `verify` names the first broken row. A chain alone cannot
-show that rows were cut off its end, so every store also keeps a head record
-(row count and last row hash) apart from the rows; a log shorter than its head
-is reported as truncated. Rows hold content hashes and ids, never the learned text.
+show that rows were cut off its end. So every store also keeps a head record
+(row count and last row hash) apart from the rows, and a log shorter than its
+head is reported as truncated. Rows hold content hashes and ids, never the learned text.
 
 `AuditStore` is the interface; `AuditLog` keeps rows in SQLite with the head in
 a sidecar file, and `InMemoryAuditStore` keeps both in memory for tests and
@@ -63,12 +63,12 @@ class ChainReport(BaseModel):
     first_broken: int | None = None
     """Id of the first row whose hash does not verify (or the first missing row), or None."""
     reason: str = ""
-    """What is wrong with the first broken row; a note when the log is intact but the head lags."""
+    """Description of the first broken row, or a note when the log is intact but the head lags."""
 
 
 @dataclass(frozen=True)
 class ChainRow:
-    """One stored row as the chain sees it."""
+    """One stored row, with the columns the chain check reads."""
 
     event_id: int
     """Row id assigned by the store."""

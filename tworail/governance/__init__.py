@@ -1,9 +1,9 @@
 """The governance control plane around the learnable rail.
 
 It decides what the rail may learn (`LearnPolicy`, the data contract,
-redaction and quarantine), records every change in the hash-chained audit
-log, checks each batch on a shadow copy before it commits
-(`AcceptanceGate`), watches for drift (`DriftMonitor`), and can take any
+redaction and quarantine) and records every change in the hash-chained audit
+log. It checks each batch on a shadow copy before it commits
+(`AcceptanceGate`) and watches for drift (`DriftMonitor`). It can take any
 change back (`GovernedLearner.unlearn`, `.revert`, `.sweep_expired`).
 `GovernedLearner` ties the steps into the one path by which text reaches the
 fast weights.

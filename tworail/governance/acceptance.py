@@ -1,7 +1,7 @@
 """The acceptance gate: a learning batch commits only if its shadow copy passes offline replay.
 
 The learner applies each batch to a copy of the fast weights, loads the copy
-and asks the gate to measure it: loss per token on gold documents, compared
+and has the gate measure it: loss per token on gold documents, compared
 with the same loss under W0; the pass rate of behavioral probes, compared with
 the rate before the batch; the exposure of planted canaries; and the norm of
 the update. Any threshold that fails rejects the batch, and the report names
@@ -95,30 +95,12 @@ class AcceptanceGate:
 
     def judge(self, before: dict[str, float], after: dict[str, float], update_norm: float) -> AcceptanceReport:
         """Compare metrics before and after a batch with the thresholds."""
-        limits = self.thresholds
         after = {**after, "update_norm": update_norm}
-        failures: list[tuple[str, str]] = []
-        increase = after.get("gold_loss_increase")
-        if limits.max_gold_loss_increase is not None and increase is not None and increase > limits.max_gold_loss_increase:
-            failures.append(("acceptance.gold_loss", f"gold loss rose {increase:.4f} nats/token over W0, above "
-                                                     f"the limit {limits.max_gold_loss_increase}"))
-        rate = after.get("probe_pass_rate")
-        if limits.min_probe_pass_rate is not None and rate is not None and rate < limits.min_probe_pass_rate:
-            failures.append(("acceptance.probe_pass_rate",
-                             f"probe pass rate {rate:.3f} is below the minimum {limits.min_probe_pass_rate}"))
-        if limits.max_probe_pass_rate_drop is not None and rate is not None and "probe_pass_rate" in before:
-            drop = before["probe_pass_rate"] - rate
-            if drop > limits.max_probe_pass_rate_drop:
-                failures.append(("acceptance.probe_pass_rate_drop",
-                                 f"probe pass rate fell {drop:.3f}, above the limit {limits.max_probe_pass_rate_drop}"))
-        worst = after.get("canary_exposure_max")
-        if limits.max_canary_exposure is not None and worst is not None and worst > limits.max_canary_exposure:
-            failures.append(("acceptance.canary_exposure",
-                             f"a planted canary reached exposure {worst:.2f} bits, above the limit "
-                             f"{limits.max_canary_exposure}"))
-        if limits.max_update_norm is not None and update_norm > limits.max_update_norm:
-            failures.append(("acceptance.update_norm",
-                             f"update norm {update_norm:.4f} exceeds the limit {limits.max_update_norm}"))
+        failures = [*self._loss_failures(after), *self._probe_failures(before, after),
+                    *self._exposure_failures(after)]
+        limit = self.thresholds.max_update_norm
+        if limit is not None and update_norm > limit:
+            failures.append(("acceptance.update_norm", f"update norm {update_norm:.4f} exceeds the limit {limit}"))
         return AcceptanceReport(
             accepted=not failures,
             metrics_before=before,
@@ -126,3 +108,33 @@ class AcceptanceGate:
             failures=[rule for rule, _ in failures],
             reasons=[reason for _, reason in failures],
         )
+
+    def _loss_failures(self, after: dict[str, float]) -> list[tuple[str, str]]:
+        limit = self.thresholds.max_gold_loss_increase
+        increase = after.get("gold_loss_increase")
+        if limit is None or increase is None or increase <= limit:
+            return []
+        return [("acceptance.gold_loss", f"gold loss rose {increase:.4f} nats/token over W0, above the limit {limit}")]
+
+    def _probe_failures(self, before: dict[str, float], after: dict[str, float]) -> list[tuple[str, str]]:
+        rate = after.get("probe_pass_rate")
+        if rate is None:
+            return []
+        failures = []
+        minimum = self.thresholds.min_probe_pass_rate
+        if minimum is not None and rate < minimum:
+            failures.append(("acceptance.probe_pass_rate", f"probe pass rate {rate:.3f} is below the minimum {minimum}"))
+        max_drop = self.thresholds.max_probe_pass_rate_drop
+        if max_drop is not None and "probe_pass_rate" in before and before["probe_pass_rate"] - rate > max_drop:
+            drop = before["probe_pass_rate"] - rate
+            failures.append(("acceptance.probe_pass_rate_drop", f"probe pass rate fell {drop:.3f}, above the limit "
+                                                               f"{max_drop}"))
+        return failures
+
+    def _exposure_failures(self, after: dict[str, float]) -> list[tuple[str, str]]:
+        limit = self.thresholds.max_canary_exposure
+        worst = after.get("canary_exposure_max")
+        if limit is None or worst is None or worst <= limit:
+            return []
+        return [("acceptance.canary_exposure", f"a planted canary reached exposure {worst:.2f} bits, above the "
+                                               f"limit {limit}")]

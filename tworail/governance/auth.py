@@ -38,7 +38,7 @@ class SignedRequest(BaseModel):
     """The signature envelope of one learning request."""
 
     principal: str
-    """Who sends the request; recorded as the actor in the audit trail."""
+    """Principal that sends the request, recorded as the actor in the audit trail."""
     timestamp: datetime
     """When the client signed the request (timezone-aware)."""
     nonce: str

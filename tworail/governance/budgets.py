@@ -1,9 +1,9 @@
 """Budgets on learning: caps per period, a cap on what the fast weights hold, and retention expiry.
 
-- Per source and period: the tokens learned and the summed update norm of
-  'learn' rows in the last `period_seconds` (unlearned ones included, because
-  they were learned) plus the new batch must stay under the caps, or the
-  batch is rejected.
+- Per source and period: the tokens and summed update norm of the 'learn'
+  rows in the last `period_seconds`, plus the new batch, must stay under the
+  caps, or the batch is rejected. Rows unlearned since then still count,
+  because that learning happened.
 - Over all active commits: when their tokens exceed `max_active_tokens`, the
   oldest commits are evicted (unlearned) until the rest fit.
 - Retention: a commit whose retention period has ended is expired (unlearned)
@@ -36,7 +36,7 @@ class BudgetConfig(BaseModel):
 
 
 class BudgetUsage(BaseModel):
-    """What a source has learned within the current period."""
+    """Learning by one source within the current period."""
 
     tokens: int = 0
     """Tokens learned."""

@@ -2,7 +2,7 @@
 
 A canary is a text built from a template and a random secret, for example
 "my card number is {secret}". Its exposure after learning is
-log2(|C|) - log2(rank), where C holds the canary's secret and random secrets
+log2(|C|) - log2(rank), where C contains the canary's secret and random secrets
 of the same format, and rank is the canary's position when all of C are
 ordered by the model's total loss on the filled-in template. An unseen secret
 ranks near the middle (exposure about 1); a memorized one ranks first

@@ -40,7 +40,7 @@ class ContractConfig(BaseModel):
     require_retention: bool = True
     """Reject documents without a retention period from the document or the policy."""
     max_retention_days: int | None = Field(default=None, ge=1)
-    """Longest retention period accepted, or None for no limit."""
+    """Maximum retention period accepted, in days, or None for no limit."""
 
 
 class ContractReport(BaseModel):
@@ -55,7 +55,7 @@ class ContractReport(BaseModel):
     retention_days: int | None = None
     """Retention period in force: the document's own, else the policy default."""
     retention_from: str = ""
-    """Where `retention_days` comes from: 'document', 'policy' or '' when none."""
+    """Origin of `retention_days`: 'document', 'policy' or '' when there is none."""
 
 
 def mime_essence(content_type: str) -> str:

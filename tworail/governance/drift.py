@@ -1,4 +1,4 @@
-"""Drift monitors: alerts after a commit, and the freeze that holds learning until a person resumes it.
+"""Drift monitors: alerts after a commit, and the freeze that stops learning until a person resumes it.
 
 After each commit the learner passes the new metrics to `DriftMonitor.check`:
 gold loss over W0 and its rise in this commit, probe pass rate, disagreement with the reference rail on

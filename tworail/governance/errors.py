@@ -1,7 +1,7 @@
 """Exceptions of the governance control plane.
 
 Every class derives from `GovernanceError`, so a caller can catch all of them
-at once; the subclasses let a caller react to one kind of failure.
+at once. The subclasses let a caller react to one kind of failure.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class RateLimitExceeded(GovernanceError):
         self.key = key
         """The limited key, for example 'principal:alice'."""
         self.retry_after = retry_after
-        """Seconds until the bucket holds a token again."""
+        """Seconds until the bucket contains a token again."""
 
 
 class SnapshotNotFound(GovernanceError, KeyError):
@@ -90,7 +90,7 @@ class NothingToUnlearn(GovernanceError, LookupError):
 
 
 class LearnRejected(GovernanceError):
-    """A governed learn did not commit; `outcome` says which step rejected it and why."""
+    """A governed learn did not commit; `outcome` records which step rejected it and why."""
 
     def __init__(self, outcome) -> None:
         super().__init__(outcome.reason)

@@ -1,10 +1,10 @@
 """Field allowlists and denylists for structured documents.
 
 For JSON documents (`application/json` and `+json` types) the policy's field
-rules apply to object keys at every depth: a key matching a deny pattern is
-removed with its value, and when an allowlist is set a key with a scalar
-value survives only if it matches an allow pattern (objects and arrays are
-walked into). Patterns are case-insensitive globs. Other content types have
+rules apply to object keys at every depth. A key matching a deny pattern is
+removed with its value. When an allowlist is set, a key with a scalar value
+survives only if it matches an allow pattern, and objects and arrays are
+walked into. Patterns are case-insensitive globs. Other content types have
 no fields, so the rules leave them unchanged.
 """
 

@@ -16,9 +16,9 @@
 
 Every outcome, rejected ones included, appends one audit row that names the
 rule that decided it. A crash before the audit row leaves the previous state
-in force (the written objects are orphans, removed by `collect_garbage`); a
-crash after it is repaired when the learner next opens, because the audit
-trail, not the weights file, says which state is current.
+in force, and `collect_garbage` later removes the objects it wrote. A crash
+after the row is repaired when the learner next opens, because the audit
+trail, not the weights file, records which state is current.
 """
 
 from __future__ import annotations
@@ -73,11 +73,11 @@ from tworail.records import AuditEvent, LearnReport, Provenance, utc_now
 logger = logging.getLogger(__name__)
 
 OutcomeStatus = Literal["committed", "rejected", "quarantined"]
-"""How a governed learn ended."""
+"""Final status of a governed learn."""
 
 
 class LearnOutcome(BaseModel):
-    """What happened to one learn request."""
+    """Result of one learn request: its status, audit row and the results of each step that ran."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -404,7 +404,7 @@ class GovernedLearner:
             self.rail.load_fast_weights(candidate)
             verdict = self.gate.judge(before, self.gate.measure(self.rail), norm)
         finally:
-            # The rail only ever holds a shadow copy while it is being judged.
+            # After the gate, the rail is back on `state`, so a shadow copy is never left installed.
             self.rail.load_fast_weights(state)
         shadow = ShadowStep(delta=delta, state=candidate, state_id=state_id(candidate), update_norm=norm,
                             tokens=report.tokens, accepted=verdict.accepted, reasons=verdict.reasons)

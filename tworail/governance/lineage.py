@@ -1,7 +1,7 @@
 """The lineage of the fast weights, folded from the audit trail.
 
 The audit trail is the record of truth: a commit exists once its 'learn' row
-is appended, and 'unlearn', 'expiry', 'evict' and 'revert' rows say which
+is appended, and 'unlearn', 'expiry', 'evict' and 'revert' rows record which
 commits left the lineage and which were replayed with new deltas. Folding the
 state-changing rows in order gives the active commits, oldest first, each with
 the delta it was committed with and the content id of the state after it.
@@ -151,10 +151,11 @@ def _commit_from(event: AuditEvent) -> Commit:
 
 
 def materialize(lineage: Lineage, store: SnapshotStore, upto: int) -> FastWeightState:
-    """Return the state after `commits[upto]` (W0 for upto = -1), rebuilt from snapshots and deltas.
+    """Rebuild the state after `commits[upto]` (W0 for upto = -1) from snapshots and deltas.
 
-    Starts from the latest stored state at or before `upto` and adds the stored
-    deltas after it; the result must hash to the commit's recorded state id.
+    It starts from the latest stored state at or before `upto` and adds the
+    stored deltas after it. The result must hash to the commit's recorded state
+    id, or `LineageError` is raised.
     """
     start = upto
     while start >= 0 and not store.has(lineage.commits[start].state_id):

@@ -32,14 +32,14 @@ from tworail.governance.ratelimit import RateLimitConfig
 from tworail.records import Provenance
 
 LearnAction = Literal["learn", "learn-after-redaction", "never"]
-"""What may happen to a document: learned as is (secrets still removed), learned after redaction, or never."""
+"""Action for a document: learned as is (secrets still removed), learned after redaction, or never learned."""
 
 
 class PolicyDecision(BaseModel):
     """The policy's verdict on one document, with the rule that made it."""
 
     action: LearnAction
-    """What may happen to the document."""
+    """Action allowed for the document."""
     rule: str
     """The rule that decided, for example 'rules[0] (bundled Ubuntu support threads)' or 'sources.deny[1]'."""
     reasons: list[str] = Field(default_factory=list)
@@ -84,7 +84,7 @@ class LearnPolicy(BaseModel):
     version: str = "1"
     """Version label chosen by the owner."""
     description: str = ""
-    """What the policy is for."""
+    """Purpose of the policy, in the owner's words."""
     default_action: LearnAction = "never"
     """Action for documents no rule matches."""
     sources: ListRules = Field(default_factory=ListRules)

@@ -19,7 +19,7 @@ class Probe(BaseModel):
     """A prompt with candidate answers and the answer (or ranking) the model should prefer."""
 
     prompt: str
-    """Text before the candidate answer."""
+    """Text before the candidate continuation."""
     candidates: list[str] = Field(min_length=2)
     """Candidate continuations of the prompt."""
     expected: str | None = None
@@ -36,7 +36,8 @@ class Probe(BaseModel):
         wanted = [self.expected] if self.expected is not None else list(self.expected_ranking or [])
         unknown = [item for item in wanted if item not in self.candidates]
         if unknown:
-            raise ValueError(f"expected answers {unknown} are not among the candidates {self.candidates}")
+            raise ValueError(f"expected candidates {unknown} are not among the candidates {self.candidates}; "
+                             "list each expected one in candidates")
         return self
 
 
@@ -62,7 +63,7 @@ def rank_candidates(model: FastWeightModel, prompt: str, candidates: Sequence[st
 
 
 def probe_passes(model: FastWeightModel, probe: Probe) -> bool:
-    """Return True when the model prefers the probe's expected answer or ranking."""
+    """Return True when the model prefers the probe's expected candidate or ranking."""
     ranking = rank_candidates(model, probe.prompt, probe.candidates)
     if probe.expected is not None:
         return ranking[0] == probe.expected

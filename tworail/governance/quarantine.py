@@ -93,8 +93,8 @@ def _is_rare(token: str) -> bool:
 
 
 def _content_tokens(text: str) -> list[str]:
-    # Chat logs start every line with a timestamp, a speaker label and often an addressee; those
-    # repeat by structure, so only the rest of each line counts.
+    # Chat logs start every line with a timestamp, a speaker label and often an addressee.
+    # Those repeat by structure, so only the rest of each line counts.
     tokens = []
     for line in text.splitlines():
         tokens.extend(_TOKEN.findall(_LINE_PREFIX.sub("", line)))

@@ -43,7 +43,7 @@ class ChangeItem(BaseModel):
 
 
 class ChangeReport(BaseModel):
-    """What changed between two times and why."""
+    """Changes to the fast weights between two times, with their reasons."""
 
     since: datetime
     """Start of the window (inclusive)."""

@@ -30,7 +30,7 @@ PII_KINDS = ("email", "phone", "card", "iban", "ipv4", "ipv6")
 """Kinds of personal data; redacted only under 'learn-after-redaction'."""
 
 SECRET_KINDS = ("private_key", "token", "credential", "high_entropy")
-"""Kinds of secrets; always redacted, because weights cannot keep a secret from the people they answer."""
+"""Kinds of secrets; always redacted, because anyone who can query the weights may extract them."""
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def _detect_with_detect_secrets(text: str) -> Iterator[Span]:
         for line in text.splitlines():
             for secret in scan_line(line):
                 # Its entropy plugins report every word of an ad-hoc line, so `_detect_high_entropy`
-                # stands in for them; some plugins report only a short prefix, which would match words.
+                # replaces them. Some plugins report only a short prefix, which would match words.
                 if "High Entropy" in secret.type:
                     continue
                 if secret.secret_value and len(secret.secret_value) >= 8:

@@ -1,10 +1,10 @@
 """Sanitizing before redaction: Unicode normalization and safe text from HTML.
 
-`sanitize` optionally repairs mojibake with ftfy, turns HTML documents into
-plain text without scripts, styles or markup (nh3 when installed, else the
-standard library's `html.parser`), applies Unicode NFKC and removes format
-characters (category Cf: zero-width and bidirectional controls) and control
-characters other than tab and newline. Normalizing first means the screens
+`sanitize` optionally repairs mojibake with ftfy. It turns HTML documents into
+plain text without scripts, styles or markup, with nh3 when installed and the
+standard library's `html.parser` in any case. Then it applies Unicode NFKC and
+removes format characters (category Cf, such as zero-width and bidirectional
+controls) and control characters other than tab and newline. Normalizing first means the screens
 and redactors that follow see 'ignore' rather than a full-width or
 zero-width-split spelling of it.
 """

@@ -4,7 +4,7 @@
 fixed random embedding of the previous `context` bytes feeds a two-layer MLP
 whose matrices are the fast weights. `learn` runs one plain SGD step per
 mini-batch of byte positions with a global-norm gradient clip, like the
-TTT-E2E inner loop, so what it learns is real: canaries become exposed and
+TTT-E2E inner loop. So what it learns is real: canaries become exposed, and
 later updates depend on earlier ones, which makes unlearning by subtraction
 inexact. On the CPU with one thread every call is bit-for-bit reproducible.
 """

@@ -2,8 +2,8 @@
 
 Removing commits from the fast weights cannot be done by subtracting their
 deltas: every later update was computed on weights that contained them. So
-`replay_without` rebuilds the state just before the first removed commit
-(from the nearest stored snapshot plus stored deltas, bit for bit) and re-runs
+`replay_without` rebuilds the state just before the first removed commit, bit
+for bit, from the nearest stored snapshot plus stored deltas. It then re-runs
 the governed shadow step on the texts of the kept commits after it, in their
 original order. The result equals, bit for bit on the CPU, the fast weights of
 a learner that never learned the removed commits through the same path,
@@ -40,7 +40,7 @@ class ShadowStep:
     accepted: bool
     """True when the acceptance gate passed the batch."""
     reasons: list[str] = field(default_factory=list)
-    """Why the gate rejected the batch, when it did."""
+    """The gate's reasons for rejecting the batch (empty when accepted)."""
 
 
 StepFunction = Callable[[FastWeightState, str], ShadowStep]
