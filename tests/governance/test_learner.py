@@ -459,3 +459,31 @@ def test_default_provenance_is_rejected(make_learner):
     learner = make_learner(clock=Clock(utc_now()))
     outcome = learner.learn(TEXTS[0], Provenance(source_id="web/a", uri="file:///a"))
     assert outcome.rule == "contract.owner,retention_days"
+
+
+def test_reference_disagreement_raises_alert(policy, make_learner):
+    from tworail.governance import Probe
+
+    probe = Probe(prompt="[09:01] <bob> sudo apt-get ", candidates=["install name", "qqqq zzzz"],
+                  expected="install name")
+    watched = policy.model_copy(update={"drift": policy.drift.model_copy(update={"max_reference_disagreement": 0.5})})
+    learner = make_learner(policy=watched, reference=lambda prompt, candidates: candidates[-1],
+                           reference_probes=[probe])
+    outcome = learner.learn(TEXTS[0], provenance("crm/a"))
+    assert outcome.committed
+    assert [alert.metric for alert in outcome.alerts] == ["reference_disagreement"]
+    assert learner.audit.last(kind="drift_alert").metrics_after["reference_disagreement"] == 1.0
+    assert learner.frozen
+
+
+def test_default_learner_learns_bundled_thread():
+    from tworail.datasets import support_threads
+    from tworail.governance import GovernedLearner
+
+    thread = support_threads("learn")[0]
+    with GovernedLearner(ToyFastWeightModel(seed=0)) as learner:
+        outcome = learner.learn(thread.text, thread.provenance())
+        assert outcome.committed, outcome.reason
+        assert outcome.event.details["action"] == "learn-after-redaction"
+        assert outcome.event.details["retention_days"] == 365
+        assert "gold_loss" in outcome.event.metrics_after
