@@ -487,3 +487,16 @@ def test_default_learner_learns_bundled_thread():
         assert outcome.event.details["action"] == "learn-after-redaction"
         assert outcome.event.details["retention_days"] == 365
         assert "gold_loss" in outcome.event.metrics_after
+
+
+def test_nonce_replay_is_caught_after_restart(make_learner, tmp_path):
+    clock = Clock()
+    key = b"0123456789abcdef0123456789abcdef"
+    keyring = KeyRing(hmac_keys={"alice": key})
+    document = provenance("crm/a")
+    learner = make_learner(tmp_path, keyring=keyring, clock=clock)
+    request = sign_request(TEXTS[0], document, principal="alice", key=key, timestamp=clock.now)
+    assert learner.learn(TEXTS[0], document, request=request).committed
+    learner.close()
+    restarted = make_learner(tmp_path, keyring=keyring, clock=clock)
+    assert restarted.learn(TEXTS[0], document, request=request).rule == "auth.nonce"

@@ -6,7 +6,9 @@ the provenance, so neither the text nor its provenance can be swapped. The
 verifier rejects an unknown principal, a bad signature, a timestamp outside
 the window and a nonce already seen within the window, each with its own
 `AuthenticationError` subclass. Nonces are recorded only after the signature
-verifies, so forged requests cannot use up a principal's nonces.
+verifies, so forged requests cannot use up a principal's nonces. The learner
+reloads the nonces of the last window from the audit trail when it opens, so a
+restart does not reopen the window for replays.
 """
 
 from __future__ import annotations
@@ -146,6 +148,11 @@ class RequestVerifier:
                                          "used; every request needs a fresh nonce")
             self._seen[key] = request.timestamp
         return request.principal
+
+    def remember(self, principal: str, nonce: str, seen_at: datetime) -> None:
+        """Mark a nonce as used, for example one read back from the audit trail after a restart."""
+        with self._lock:
+            self._seen[(principal, nonce)] = seen_at
 
     def _forget_before(self, cutoff: datetime) -> None:
         # A nonce older than the window cannot be replayed: its timestamp would be stale.

@@ -231,10 +231,20 @@ class GovernedLearner:
                 f"W0 is {w0_id[:12]}; open the learner with the original model or use a new data directory"
             )
         self._record_policy(self.actor)
+        self._reload_nonces()
         self.rail.load_fast_weights(w0)
         self.gate.calibrate(self.rail)
         self._install(materialize(self.lineage, self.snapshots, len(self.lineage.commits) - 1))
         self.collect_garbage()
+
+    def _reload_nonces(self) -> None:
+        # Rows whose request passed authentication used their nonce (the request id).
+        if self.verifier is None:
+            return
+        since = self.clock() - 2 * self.verifier.window
+        for event in self.audit.events(kind=("learn", "reject", "quarantine"), since=since):
+            if event.request_id and "auth" in event.details.get("steps", []):
+                self.verifier.remember(event.actor, event.request_id, event.time)
 
     def _record_policy(self, actor: str) -> None:
         last = self.audit.last(kind="policy_change")
