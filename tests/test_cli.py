@@ -88,14 +88,45 @@ def test_ask_jsonl_reports_bad_line_and_answers_rest(tmp_path, capsys, offline_a
     assert "line 2" in err
 
 
-def test_learn_then_audit_verify(tmp_path, capsys, offline_agent):
+NOTES_POLICY = """
+owner = "test suite"
+version = "1"
+default_action = "never"
+
+[[rules]]
+name = "team notes"
+sources = ["*.txt"]
+action = "learn-after-redaction"
+retention_days = 30
+"""
+
+
+def test_learn_rejected_by_default_policy(tmp_path, capsys, offline_agent):
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "a.txt").write_text("the printer on floor two jams when duplex is on\n" * 5)
-    status, out, _ = run(capsys, "learn", str(notes), "--data-dir", str(tmp_path / "data"))
+    status, out, err = run(capsys, "learn", str(notes), "--data-dir", str(tmp_path / "data"))
+    assert status == 1
+    assert "rejected a.txt" in out
+    assert "--policy" in err
+
+
+def test_learn_with_policy_then_audit_verify(tmp_path, capsys, offline_agent):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.txt").write_text("the printer on floor two jams when duplex is on\n" * 5)
+    policy = tmp_path / "policy.toml"
+    policy.write_text(NOTES_POLICY)
+    status, out, _ = run(capsys, "learn", str(notes), "--policy", str(policy), "--data-dir", str(tmp_path / "data"))
     assert status == 0
     assert "learned a.txt" in out
 
     status, out, _ = run(capsys, "audit", "--verify", "--data-dir", str(tmp_path / "data"))
     assert status == 0
-    assert "1 events" in out
+    assert "hash chain intact" in out
+
+
+def test_governance_commands_registered(tmp_path, capsys):
+    status, out, _ = run(capsys, "policy", "--show-default", "--data-dir", str(tmp_path))
+    assert status == 0
+    assert "default_action" in out

@@ -4,6 +4,7 @@ A `TwoRail` agent keeps all its state under one data directory:
 
     <data_dir>/index/             stored documents and the embedded Qdrant collection
     <data_dir>/learnable/         the learnable rail's current fast weights
+    <data_dir>/governance/        policy, snapshots, deltas and encrypted learned texts
     <data_dir>/audit.sqlite       the hash-chained audit log
     <data_dir>/traces.sqlite      one row per answered question
     <data_dir>/checkpoints.sqlite LangGraph checkpoints of the ask graph
@@ -18,21 +19,25 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from langgraph.checkpoint.sqlite import SqliteSaver
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from tworail.audit import AuditLog, content_hash
+from tworail.audit import AuditLog
 from tworail.graph import build_ask_graph, run_ask_graph
-from tworail.records import AuditEvent, MergedAnswer, Provenance, RailAnswer, Task
+from tworail.records import MergedAnswer, Provenance, RailAnswer, Task
 from tworail.router import Router
 from tworail.traces import TraceLog
 
 if TYPE_CHECKING:
+    from tworail.governance.auth import SignedRequest
+    from tworail.governance.learner import GovernedLearner, LearnOutcome
+    from tworail.governance.policy import LearnPolicy
     from tworail.rails.reference.rail import ReferenceRail
     from tworail.rails.ttt.rail import LearnableRail
     from tworail.retrieval.documents import Document
@@ -87,6 +92,8 @@ class TwoRail:
         self._embedder = embedder
         self._index: DocumentIndex | None = None
         self._learnable: LearnableRail | None = learnable
+        self._learner: GovernedLearner | None = None
+        self._lock = threading.RLock()
         self.router = router or Router()
         self.audit = AuditLog(self.data_dir / "audit.sqlite")
         self.traces = TraceLog(self.data_dir / "traces.sqlite")
@@ -119,6 +126,9 @@ class TwoRail:
 
             self._learnable = LearnableRail.from_pretrained()
             weights = self._fast_weights_path()
+            # NOTE: the audit trail, not this file, says which state is current. After a
+            # crash between the audit row and this file's write, asks use the previous
+            # weights until the governed learner opens and repairs the file.
             if weights.exists():
                 self._learnable.load_fast_weights(load_file(weights))
                 logger.info("loaded fast weights from %s", weights)
@@ -157,53 +167,64 @@ class TwoRail:
 
     # Learn
 
-    def learn(self, text: str, provenance: Provenance, *, actor: str = "local") -> AuditEvent:
-        """Learn `text` into the fast weights and append the learning event to the audit log."""
-        if not text.strip():
-            raise ValueError(f"nothing to learn from source {provenance.source_id!r}: the text is empty")
-        report = self.learnable.learn(text)
-        event = self.audit.append(AuditEvent(
-            kind="learn",
-            actor=actor,
-            source=provenance.source_id,
-            tenant=provenance.tenant,
-            content_hash=content_hash(text),
-            parameters=report.parameters,
-            update_norm=report.update_norm,
-            loss_before=report.loss_before,
-            loss_after=report.loss_after,
-            tokens=report.tokens,
-        ))
-        self._save_fast_weights()
-        return event
+    @property
+    def learner(self) -> GovernedLearner:
+        """The governed learn path over the learnable rail, opened on first use.
+
+        It uses `<data_dir>/governance/policy.toml` when that file exists, else the
+        built-in default policy, and shares this agent's audit log.
+        """
+        if self._learner is None:
+            from tworail.governance.learner import GovernedLearner
+
+            self._learner = GovernedLearner(self.learnable, self.data_dir, audit=self.audit)
+        return self._learner
+
+    def set_policy(self, policy: LearnPolicy, *, actor: str = "local") -> None:
+        """Put a learn policy in force; the change is an audit event."""
+        with self._lock:
+            self.learner.set_policy(policy, actor=actor)
+
+    def learn(self, text: str, provenance: Provenance, *, request: SignedRequest | None = None,
+              actor: str | None = None) -> LearnOutcome:
+        """Learn `text` through the governed learn path and return the outcome.
+
+        The text reaches the fast weights only if it passes the data contract, the
+        learn policy, redaction and quarantine screens, rate limits, budgets and
+        the acceptance gate; every outcome, rejections included, is an audit event.
+        """
+        with self._lock:
+            return self.learner.learn(text, provenance, request=request, actor=actor)
 
     def learn_many(self, items: Iterable[tuple[str, Provenance]], *, progress: bool = False,
-                   total: int | None = None) -> list[AuditEvent]:
-        """Learn several texts in order; the fast weights are saved after each one."""
+                   total: int | None = None) -> list[LearnOutcome]:
+        """Learn several texts in order through the governed learn path."""
+        outcomes = []
         bar = tqdm(items, total=total, desc="learning", unit="doc", disable=not progress)
-        return [self.learn(text, provenance) for text, provenance in bar]
-
-    def _save_fast_weights(self) -> None:
-        path = self._fast_weights_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        state = {name: tensor.contiguous() for name, tensor in self.learnable.fast_weights().items()}
-        save_file(state, tmp)
-        # Replace atomically, so a crash never leaves half-written fast weights.
-        os.replace(tmp, path)
+        for text, provenance in bar:
+            outcome = self.learn(text, provenance)
+            outcomes.append(outcome)
+            bar.set_postfix_str(outcome.status)
+        return outcomes
 
     # Ask
 
     def ask(self, question: str | Task) -> MergedAnswer:
         """Answer one question through the ask graph."""
         task = question if isinstance(question, Task) else Task(question=question)
-        return run_ask_graph(self.graph, task)
+        # A learn applies its shadow update to the shared rail before the acceptance
+        # gate decides, so asking waits until no learn is in progress.
+        with self._lock:
+            return run_ask_graph(self.graph, task)
 
     def close(self) -> None:
         """Close the index and every database this agent opened."""
         if self._index is not None:
             self._index.close()
-        self.audit.close()
+        if self._learner is not None:
+            self._learner.close()  # also closes the shared audit log
+        else:
+            self.audit.close()
         self.traces.close()
         self._checkpoint_db.close()
 

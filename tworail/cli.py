@@ -4,8 +4,10 @@
     tworail ingest PATH...        add HTML, text and Markdown files or folders to the index
     tworail ask QUESTION          answer one question (--json for the JSON record)
     tworail ask --jsonl [FILE]    answer one JSON object per line ({"question": ...})
-    tworail learn PATH...         learn text files into the learnable rail, audited
+    tworail learn PATH...         learn text files through the governed learn path
     tworail audit [--verify]      summarize or verify the audit log
+    tworail policy, unlearn, revert, changes, contributors, expire, freeze, resume,
+    learning-status               the governance control plane (see `tworail COMMAND -h`)
 
 Every command takes --data-dir (default: $TWORAIL_DATA_DIR, else ~/.tworail).
 Exit status: 0 on success, 1 when some input failed, 2 on invalid usage.
@@ -14,6 +16,7 @@ Exit status: 0 on success, 1 when some input failed, 2 on invalid usage.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
@@ -62,14 +65,23 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--candidate", action="append", default=[], help="candidate answer to rank (repeatable)")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
 
-    learn = commands.add_parser("learn", parents=[common], help="learn text files into the learnable rail")
+    learn = commands.add_parser("learn", parents=[common], help="learn text files through the governed learn path")
     learn.add_argument("paths", nargs="+", type=Path, help="text, HTML or Markdown files, or folders to walk")
     learn.add_argument("--tenant", default="default", help="tenant the documents belong to")
-    learn.add_argument("--owner", default="unknown", help="person or team accountable for the documents")
+    learn.add_argument("--owner", default=getpass.getuser(),
+                       help="person or team accountable for the documents (default: the current user)")
+    learn.add_argument("--retention-days", type=int, default=None,
+                       help="days the learned content may be kept (default: the policy's retention for the source)")
+    learn.add_argument("--policy", type=Path, default=None,
+                       help="learn policy TOML to put in force first (default: the data dir's, else the built-in one)")
 
     audit = commands.add_parser("audit", parents=[common], help="summarize or verify the audit log")
     audit.add_argument("--verify", action="store_true", help="check the hash chain and name the first broken row")
     audit.add_argument("--list", action="store_true", help="print every event as one JSON line")
+
+    from tworail.governance.cli import add_commands
+
+    add_commands(commands, common)
     return parser
 
 
@@ -187,15 +199,32 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _cmd_learn(args: argparse.Namespace) -> int:
+    from tworail.governance.policy import load_policy
     from tworail.retrieval.documents import load_documents
 
     documents = load_documents(args.paths, tenant=args.tenant, owner=args.owner)
+    items = []
+    for document in documents:
+        provenance = document.provenance
+        if args.retention_days is not None:
+            provenance = provenance.model_copy(update={"retention_days": args.retention_days})
+        items.append((document.text, provenance))
     with _agent(args) as agent:
-        items = [(document.text, document.provenance) for document in documents]
-        events = agent.learn_many(items, progress=True, total=len(items))
-    for event in events:
-        print(f"learned {event.source}: {event.tokens} tokens, loss {event.loss_before:.3f} -> "
-              f"{event.loss_after:.3f}, update norm {event.update_norm:.4f} (audit event {event.event_id})")
+        if args.policy is not None:
+            agent.set_policy(load_policy(args.policy), actor=f"cli:{getpass.getuser()}")
+        outcomes = agent.learn_many(items, progress=True, total=len(items))
+    for (_, provenance), outcome in zip(items, outcomes):
+        event = outcome.event
+        if outcome.committed:
+            print(f"learned {provenance.source_id}: {event.tokens} tokens, loss {event.loss_before:.3f} -> "
+                  f"{event.loss_after:.3f}, update norm {event.update_norm:.4f} (audit event {event.event_id})")
+        else:
+            print(f"{outcome.status} {provenance.source_id}: {outcome.reason} (rule {outcome.rule}, "
+                  f"audit event {event.event_id})")
+    if not all(outcome.committed for outcome in outcomes):
+        print("some documents were not learned; `tworail policy --show-default` prints the default policy "
+              "to start your own, and --policy puts it in force", file=sys.stderr)
+        return EXIT_INPUT_ERROR
     return EXIT_OK
 
 
@@ -232,11 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from tworail.admission import InvalidTaskError
+    from tworail.governance.errors import GovernanceError
     from tworail.retrieval.errors import IngestError
 
     try:
+        if hasattr(args, "handler"):
+            return args.handler(args)
         return COMMANDS[args.command](args)
-    except (CommandError, IngestError, InvalidTaskError) as error:
+    except (CommandError, IngestError, InvalidTaskError, GovernanceError) as error:
         print(f"tworail {args.command}: {error}", file=sys.stderr)
         return EXIT_INPUT_ERROR
 
