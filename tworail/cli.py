@@ -5,6 +5,7 @@
     tworail ask QUESTION          answer one question (--json for the JSON record)
     tworail ask --jsonl [FILE]    answer one JSON object per line ({"question": ...})
     tworail learn PATH...         learn text files through the governed learn path
+    tworail train CONFIG          pretrain and meta-train a TTT-E2E model; resumes a stopped run
     tworail audit [--verify]      summarize or verify the audit log
     tworail policy, unlearn, revert, changes, contributors, expire, freeze, resume,
     learning-status               the governance control plane (see `tworail COMMAND -h`)
@@ -74,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="days the learned content may be kept (default: the policy's retention for the source)")
     learn.add_argument("--policy", type=Path, default=None,
                        help="learn policy TOML to put in force first (default: the data dir's, else the built-in one)")
+
+    train = commands.add_parser("train", parents=[common],
+                                help="pretrain and meta-train a TTT-E2E model from a JSON config; resumes a stopped run")
+    train.add_argument("config", type=Path, help="training config JSON (see tworail.rails.ttt.train.TrainConfig)")
 
     audit = commands.add_parser("audit", parents=[common], help="summarize or verify the audit log")
     audit.add_argument("--verify", action="store_true", help="check the hash chain and name the first broken row")
@@ -228,6 +233,16 @@ def _cmd_learn(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from tworail.rails.ttt.train import train_from_config
+
+    if not args.config.is_file():
+        raise CommandError(f"training config {args.config} not found; pass the path of a JSON TrainConfig file")
+    model_dir = train_from_config(args.config)
+    print(f"model written to {model_dir}; load it with LearnableRail.from_pretrained({str(model_dir)!r})")
+    return EXIT_OK
+
+
 def _cmd_audit(args: argparse.Namespace) -> int:
     from tworail.audit import AuditLog
     from tworail.agent import default_data_dir
@@ -252,7 +267,14 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"demo": _cmd_demo, "ingest": _cmd_ingest, "ask": _cmd_ask, "learn": _cmd_learn, "audit": _cmd_audit}
+COMMANDS = {
+    "demo": _cmd_demo,
+    "ingest": _cmd_ingest,
+    "ask": _cmd_ask,
+    "learn": _cmd_learn,
+    "train": _cmd_train,
+    "audit": _cmd_audit,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
