@@ -3,7 +3,7 @@
 The module's own projections (with their biases, as in Qwen2), its per-head q/k
 norms where present (Qwen3), its softmax scaling and its rotary embedding
 function are used unchanged. Only the mask differs from the original model: a
-query in mini-batch i sees the k keys before the mini-batch and the causal part
+query in mini-batch i attends to the k keys before the mini-batch and the causal part
 of its own mini-batch (`window_mask`), which is what the rolling cache holds.
 
 Grouped-query attention is handled by repeating each key/value head for its

@@ -7,12 +7,12 @@ project's `meta_loss`, the mean of the pre-update mini-batch losses,
 differentiated through the inner SGD steps, exactly ("exact") or first-order
 ("first_order").
 
-The step itself is the meta-learning step of `train.py`: AdamW (betas 0.9/0.95,
-weight decay 0.1 on matrices, global-norm clip 1.0), linear warm-up over the
-first 10% of steps then cosine decay, and an inner learning-rate multiplier
-rising from 0.1 to 1 over the first 10% of steps. Runs resume from
-`checkpoint_dir/last.pt` and append one JSON row per step to
-`checkpoint_dir/log.jsonl`.
+Each step is the meta-learning step of `train.py`, with these defaults. The outer
+optimizer is AdamW (betas 0.9/0.95, weight decay 0.1 on matrices, global-norm
+clip 1.0) with a linear warm-up over the first 10% of steps, then cosine decay
+to 10% of the peak. The inner learning-rate multiplier rises from 0.1 to 1 over
+the first 10% of steps. Runs resume from `checkpoint_dir/last.pt` and append
+one JSON row per step to `checkpoint_dir/log.jsonl`.
 """
 
 from __future__ import annotations
@@ -82,11 +82,15 @@ def _batch_for_step(token_batches: TokenBatches, step: int, model: HFTTTModel) -
         batch = token_batches(step)
     else:
         batch = token_batches[step % len(token_batches)]
-    if not isinstance(batch, Tensor) or batch.dim() != 2 or batch.dtype != torch.long:
-        description = f"{batch.dtype} tensor of shape {tuple(batch.shape)}" if isinstance(batch, Tensor) else type(batch).__name__
+    if not isinstance(batch, Tensor):
+        raise BridgeError(f"batch of step {step} is a {type(batch).__name__}; pass a torch.Tensor of token ids")
+    if batch.dim() != 2 or batch.dtype != torch.long:
+        description = f"{batch.dtype} tensor of shape {tuple(batch.shape)}"
         raise BridgeError(f"batch of step {step} is a {description}; pass int64 token ids of shape (B, T + 1)")
     if batch.shape[1] < 2:
-        raise BridgeError(f"batch of step {step} has {batch.shape[1]} tokens per row; pass at least 2 (inputs plus targets)")
+        raise BridgeError(
+            f"batch of step {step} has {batch.shape[1]} tokens per row; pass at least 2 (inputs plus targets)"
+        )
     if int(batch.min()) < 0 or int(batch.max()) >= model.config.vocab_size:
         raise BridgeError(
             f"batch of step {step} has ids in [{int(batch.min())}, {int(batch.max())}] outside the vocabulary "
@@ -96,14 +100,14 @@ def _batch_for_step(token_batches: TokenBatches, step: int, model: HFTTTModel) -
 
 
 def _check_settings(checkpoint_dir: Path, settings: dict[str, object]) -> None:
-    """Store the run's settings, or raise `BridgeError` if the folder holds another run's."""
+    """Store the run's settings, or raise `BridgeError` if the folder contains another run's."""
     path = checkpoint_dir / SETTINGS_FILE
     if path.is_file():
         stored = json.loads(path.read_text(encoding="utf-8"))
         changed = sorted(key for key in set(stored) | set(settings) if stored.get(key) != settings.get(key))
         if changed:
             raise BridgeError(
-                f"{checkpoint_dir} holds a bridge run with other settings ({', '.join(changed)}: "
+                f"{checkpoint_dir} contains a bridge run with different settings ({', '.join(changed)}: "
                 f"{ {key: stored.get(key) for key in changed} }); pass the same settings to resume, "
                 "or use a new checkpoint_dir"
             )
@@ -180,7 +184,7 @@ def bridge_meta_train(
 
     `lr` is the peak AdamW learning rate. `trainable` is "all" or "suffix" (the
     suffix decoder layers and the prime MLPs). Step s uses `token_batches[s % len]`,
-    or `token_batches(s)` when it is callable, so a resumed run sees the same
+    or `token_batches(s)` when it is callable, so a resumed run gets the same
     batches. A resumed call must pass the same settings. The model is left in eval
     mode, with gradients on for the trained parameters only.
     """

@@ -55,7 +55,9 @@ def checkpoint_folder(path: Path | str) -> Path:
             "(for example one written by save_pretrained or by `huggingface-cli download --local-dir`)"
         )
     if not (folder / "config.json").is_file():
-        raise HFCheckpointError(f"{folder / 'config.json'} not found; a Hugging Face checkpoint folder needs config.json")
+        raise HFCheckpointError(
+            f"{folder / 'config.json'} not found; a Hugging Face checkpoint folder needs config.json"
+        )
     if not any(any(folder.glob(pattern)) for pattern in WEIGHT_PATTERNS):
         raise HFCheckpointError(
             f"no weights in {folder}; expected files matching {' or '.join(WEIGHT_PATTERNS)}"
@@ -108,7 +110,7 @@ def load_causal_lm(path: Path | str, dtype: torch.dtype = torch.float32) -> PreT
     )
     if info["missing_keys"]:
         raise HFCheckpointError(
-            f"checkpoint {folder} lacks weights {sorted(info['missing_keys'])}; "
+            f"checkpoint {folder} is missing weights {sorted(info['missing_keys'])}; "
             "they would be random: pass a complete causal-LM checkpoint"
         )
     if info["unexpected_keys"]:

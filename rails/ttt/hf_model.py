@@ -221,7 +221,7 @@ class HFTTTModel(nn.Module):
         fast: FastWeights | None,
         explicit: bool,
     ) -> tuple[Tensor, list[KVCache]]:
-        """Run decoder layers `layers` in order; `caches` holds one entry per layer in `layers`."""
+        """Run decoder layers `layers` in order; `caches` contains one entry per layer in `layers`."""
         rope = self.hf.model.rotary_emb(h, positions.unsqueeze(0))  # cos, sin: (1, T, head_dim)
         new_caches: list[KVCache] = []
         for index, cache in zip(layers, caches, strict=True):

@@ -311,6 +311,7 @@ def test_bridge_resume_rejects_other_settings(checkpoints, tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("batch", "message"),
     [
+        ([[1, 2, 3]], "torch.Tensor"),
         (torch.zeros(2, 9), "int64"),
         (torch.zeros(9, dtype=torch.long), "shape"),
         (torch.zeros(2, 1, dtype=torch.long), "at least 2"),
@@ -425,7 +426,7 @@ def test_rail_generate_uses_updates(checkpoints) -> None:
         assert torch.equal(value, rail.w0()[name]), "generate must not keep its inner updates"
 
 
-def test_prime_branch_cross_entropy_gradient_flows(checkpoints) -> None:
+def test_zero_gain_blocks_matrix_gradients(checkpoints) -> None:
     model = load_hf_as_ttt(checkpoints["mistral"][0], window=8, mini_batch=4)
     ids = tokens(batch=1, length=9)
     loss = F.cross_entropy(model(ids[:, :-1]).flatten(0, 1), ids[:, 1:].flatten())
