@@ -12,11 +12,12 @@ are rejected.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
+from transformers import AutoModelForCausalLM, PreTrainedModel
 
 from tworail.rails.ttt.checkpoint import CheckpointError
 from tworail.rails.ttt.hf_model import HFTTTConfig, HFTTTModel, default_seq_len
@@ -65,20 +66,34 @@ def checkpoint_folder(path: Path | str) -> Path:
     return folder
 
 
-def _architecture_name(hf_config: PretrainedConfig) -> str:
-    architectures = getattr(hf_config, "architectures", None) or []
-    return architectures[0] if architectures else f"model_type {hf_config.model_type!r}"
+def read_config_json(folder: Path) -> dict[str, object]:
+    """Return the parsed config.json of a checkpoint folder, or raise `HFCheckpointError`."""
+    path = folder / "config.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise HFCheckpointError(
+            f"{path} could not be read as JSON ({error}); restore the checkpoint's config.json"
+        ) from error
+    if not isinstance(data, dict):
+        raise HFCheckpointError(f"{path} does not contain a JSON object; restore the checkpoint's config.json")
+    return data
 
 
-def check_architecture(hf_config: PretrainedConfig) -> None:
-    """Raise `UnsupportedArchitectureError` unless the config describes a supported causal LM."""
-    supported = ", ".join(SUPPORTED_ARCHITECTURES.values())
-    expected = SUPPORTED_ARCHITECTURES.get(hf_config.model_type)
-    architectures = getattr(hf_config, "architectures", None) or []
+def check_architecture(config: dict[str, object]) -> None:
+    """Raise `UnsupportedArchitectureError` unless config.json describes a supported causal LM.
+
+    The raw JSON is checked before transformers parses it, so a model type that
+    transformers does not know gets the same message.
+    """
+    model_type = config.get("model_type")
+    architectures = config.get("architectures") or []
+    expected = SUPPORTED_ARCHITECTURES.get(str(model_type))
     if expected is None or (architectures and expected not in architectures):
+        name = architectures[0] if architectures else f"model_type {model_type!r}"
         raise UnsupportedArchitectureError(
-            f"architecture {_architecture_name(hf_config)} is not supported for TTT-E2E conversion; "
-            f"supported: {supported}"
+            f"architecture {name} is not supported for TTT-E2E conversion; "
+            f"supported: {', '.join(SUPPORTED_ARCHITECTURES.values())}"
         )
 
 
@@ -103,8 +118,7 @@ def check_layers(causal_lm: PreTrainedModel) -> None:
 def load_causal_lm(path: Path | str, dtype: torch.dtype = torch.float32) -> PreTrainedModel:
     """Load a supported causal LM from a local folder; raise if any of its weights are missing."""
     folder = checkpoint_folder(path)
-    hf_config = AutoConfig.from_pretrained(folder, local_files_only=True)
-    check_architecture(hf_config)
+    check_architecture(read_config_json(folder))
     causal_lm, info = AutoModelForCausalLM.from_pretrained(
         folder, local_files_only=True, dtype=dtype, output_loading_info=True
     )

@@ -354,6 +354,24 @@ def test_unsupported_architecture_rejected(tmp_path: Path) -> None:
     assert "Qwen2ForCausalLM" in str(error.value)
 
 
+def test_unknown_model_type_rejected(checkpoints, tmp_path: Path) -> None:
+    for source in checkpoints["llama"][0].iterdir():
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.update(model_type="my-custom-lm", architectures=["MyCustomForCausalLM"])
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UnsupportedArchitectureError, match="MyCustomForCausalLM"):
+        load_hf_as_ttt(tmp_path, window=8, mini_batch=4)
+
+
+def test_invalid_config_json_rejected(checkpoints, tmp_path: Path) -> None:
+    weights = next(checkpoints["llama"][0].glob("*.safetensors"))
+    (tmp_path / weights.name).write_bytes(weights.read_bytes())
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(HFCheckpointError, match="JSON"):
+        load_hf_as_ttt(tmp_path, window=8, mini_batch=4)
+
+
 def test_window_smaller_than_mini_batch_rejected(checkpoints) -> None:
     with pytest.raises(ValueError, match="window"):
         load_hf_as_ttt(checkpoints["llama"][0], window=2, mini_batch=4)
