@@ -91,6 +91,11 @@ class DocumentStore:
         with self._lock:
             return [row[0] for row in self._connection.execute(query + " ORDER BY source", parameters)]
 
+    def tenants(self) -> set[str]:
+        """Return the tenants that have at least one stored document."""
+        with self._lock:
+            return {row[0] for row in self._connection.execute("SELECT DISTINCT tenant FROM documents")}
+
     def chunk_total(self) -> int:
         """Return the number of chunks recorded for all stored documents."""
         with self._lock:

@@ -117,6 +117,14 @@ class DocumentIndex:
         """Return the ``k`` chunks that best match the query, of one tenant or of all."""
         if not query.strip():
             return []
+        if tenant is not None:
+            tenants = self.documents.tenants()
+            if tenant not in tenants:
+                return []
+            if len(tenants) == 1:
+                # Every chunk is the tenant's: skip the payload filter, which
+                # local mode evaluates point by point.
+                tenant = None
         dense = self.embedder.get_query_embedding(query)
         sparse = self.encoder.encode_query(query)
         return self.store.search(dense, sparse, k, tenant)

@@ -275,9 +275,11 @@ class QdrantStore(VectorStore):
         request = self._query_request(list(dense), sparse, k, query_filter)
         if request is None:
             return []
-        response = self._client.query_points(
-            self.collection, limit=k, query_filter=query_filter, with_payload=True, **request
-        )
+        if "prefetch" not in request:
+            # Fused queries rank only prefetched points, which are filtered already;
+            # filtering again would scan every payload once more in local mode.
+            request["query_filter"] = query_filter
+        response = self._client.query_points(self.collection, limit=k, with_payload=True, **request)
         return [_hit(point) for point in response.points]
 
     def _query_request(
