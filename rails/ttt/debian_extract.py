@@ -175,15 +175,16 @@ def _other_format(path: PurePosixPath, html_files: set[PurePosixPath]) -> bool:
 
     Only applies when the package contains HTML: reStructuredText sources
     (Sphinx renders them to the HTML), AsciiDoc '.txt' sources next to an HTML
-    page of the same name (Git's manuals), info manuals (Python's) and man
-    pages (PostgreSQL's, built from the same DocBook as its HTML).
-    NOTE: a reST, info or man file in such a package that has no HTML rendering
-    is dropped too, because the rule does not match files to pages.
+    page of the same name (Git's manuals) and info manuals (Python's). Man
+    pages are kept: they often document a command that the HTML does not.
+    NOTE: a reST or info file in such a package that has no HTML rendering is
+    dropped too, because the rule does not match files to pages; PostgreSQL's
+    SPI man pages, which repeat its HTML, are kept for the same reason.
     """
     if not html_files:
         return False
     name = _strip_compression(path.name)
-    if name.endswith(".rst") or document_kind(path) in ("info", "man"):
+    if name.endswith(".rst") or document_kind(path) == "info":
         return True
     return name.endswith(".txt") and path.with_name(name[:-4] + ".html") in html_files
 
