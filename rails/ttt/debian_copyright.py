@@ -1,7 +1,7 @@
 """Read a Debian package's copyright file and summarise its License fields.
 
 Debian's machine-readable copyright format (DEP-5, copyright-format 1.0) is
-parsed with python-debian's `debian.copyright`; older free-form files are
+parsed with python-debian's `debian.copyright`. Older free-form files are
 reported as not machine-readable.
 """
 
@@ -27,21 +27,21 @@ def read_copyright_file(deb_path: Path, package: str, *, dpkg_deb: str = "dpkg-d
     at the copyright file, so nothing is unpacked to disk. A copyright file that
     is a symbolic link (to another package's) counts as missing.
     """
-    wanted = {f"./usr/share/doc/{package}/copyright", f"usr/share/doc/{package}/copyright"}
+    member_names = {f"./usr/share/doc/{package}/copyright", f"usr/share/doc/{package}/copyright"}
     command = [dpkg_deb, "--fsys-tarfile", str(deb_path)]
     try:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     except FileNotFoundError as error:
-        raise AptCommandError(f"cannot run {dpkg_deb!r}: executable not found; install dpkg") from error
+        raise AptCommandError(f"cannot run {dpkg_deb!r}: executable not found. Install dpkg") from error
     with process:
         try:
             with tarfile.open(fileobj=process.stdout, mode="r|") as archive:
                 for member in archive:
-                    if member.name in wanted and member.isfile():
+                    if member.name in member_names and member.isfile():
                         handle = archive.extractfile(member)
                         return handle.read().decode("utf-8", errors="replace") if handle else None
         except tarfile.ReadError as error:
-            raise AptCommandError(f"`{' '.join(command)}` gave no readable tar archive ({error}); is it a .deb?") from error
+            raise AptCommandError(f"`{' '.join(command)}` gave no readable tar archive ({error}). Is it a .deb?") from error
         finally:
             process.kill()
     return None
@@ -50,9 +50,10 @@ def read_copyright_file(deb_path: Path, package: str, *, dpkg_deb: str = "dpkg-d
 def license_summary(text: str | None) -> dict[str, object]:
     """Return the License fields of a copyright file for the manifest.
 
-    Keys: 'machine_readable' (bool); when true also 'format' (the Format URL),
-    'files_license' (the License of the `Files: *` paragraph, None when there is
-    none) and 'licenses' (every distinct License synopsis, sorted).
+    Keys: 'machine_readable' (bool), and 'reason' when it is false. When it is
+    true, also 'format' (the Format URL), 'files_license' (the License of the
+    `Files: *` paragraph, None when there is none) and 'licenses' (every
+    distinct License synopsis, sorted).
     """
     if text is None:
         return {"machine_readable": False, "reason": "no copyright file"}

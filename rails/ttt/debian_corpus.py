@@ -30,12 +30,13 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
 from tworail.rails.ttt.corpus import Document, bundled_sqlite_pages
 from tworail.rails.ttt.debian_copyright import license_summary, read_copyright_file
-from tworail.rails.ttt.debian_extract import MIN_BYTES, extract_text
+from tworail.rails.ttt.debian_extract import MIN_BYTES, ExtractedDocument, extract_text
 from tworail.rails.ttt.debian_packages import DebianCorpusError, PackageRecord, download_packages
 
 logger = logging.getLogger(__name__)
@@ -45,8 +46,8 @@ SOURCE = "debian-docs"
 
 # Checked with `apt-cache policy` against Debian 12 (bookworm) and its security
 # updates: all seven have a candidate there. linux-doc-6.1 is the versioned
-# package that bookworm's `linux-doc` metapackage depends on; on another release
-# pick the linux-doc-X.Y that `apt-cache policy linux-doc` leads to.
+# package that bookworm's `linux-doc` metapackage depends on. On another release,
+# pick the linux-doc-X.Y that `apt-cache depends linux-doc` names.
 DEFAULT_PACKAGES = (
     "linux-doc-6.1",
     "python3.11-doc",
@@ -93,7 +94,7 @@ def split_of(document_id: str, path: str, held_out_paths: Sequence[str]) -> str:
 class _CorpusWriter:
     """Append deduplicated documents to documents.jsonl and count them per package and split."""
 
-    def __init__(self, handle, max_bytes: int | None, held_out_paths: Sequence[str]) -> None:
+    def __init__(self, handle: TextIO, max_bytes: int | None, held_out_paths: Sequence[str]) -> None:
         self.handle = handle
         self.max_bytes = max_bytes
         self.held_out_paths = list(held_out_paths)
@@ -101,11 +102,11 @@ class _CorpusWriter:
         """SHA-256 digests of the texts written so far."""
         self.total_bytes = 0
         self.full = False
-        """Whether a document was refused because it would pass `max_bytes`."""
+        """Whether a document was rejected because it would pass `max_bytes`."""
         self.counts: dict[str, dict[str, int]] = {}
 
-    def add(self, document, stats: dict) -> bool:
-        """Write one document unless its text was written before; return False once `max_bytes` is reached."""
+    def add(self, document: ExtractedDocument, stats: dict[str, Any]) -> bool:
+        """Write one document unless its text was written before. Return False once `max_bytes` is reached."""
         digest = hashlib.sha256(document.text.encode("utf-8")).hexdigest()
         if digest in self.seen:
             stats["duplicates"] += 1
@@ -129,7 +130,7 @@ class _CorpusWriter:
         return True
 
 
-def _package_entry(record: PackageRecord, deb_dir: Path) -> dict:
+def _package_entry(record: PackageRecord, deb_dir: Path) -> dict[str, Any]:
     """Return the manifest entry of one package before its documents are counted."""
     copyright_text = read_copyright_file(deb_dir / record.filename, record.name)
     return {
@@ -142,7 +143,9 @@ def _package_entry(record: PackageRecord, deb_dir: Path) -> dict:
     }
 
 
-def _extract_package(record: PackageRecord, deb_dir: Path, writer: _CorpusWriter, stats: dict, english_only: bool) -> None:
+def _extract_package(
+    record: PackageRecord, deb_dir: Path, writer: _CorpusWriter, stats: dict[str, Any], english_only: bool
+) -> None:
     """Extract one package's documents into the writer, stopping when it is full."""
     skipped: Counter[str] = Counter()
     documents = extract_text(deb_dir / record.filename, english_only=english_only, skipped=skipped)
@@ -169,7 +172,7 @@ def build_debian_corpus(
     Documents are read package by package in the given order and by path inside
     each package; the first copy of a text is kept. With `max_bytes`, writing
     stops before the first document that would take the UTF-8 text past that
-    size, and the manifest says `"truncated": true`. `held_out_paths` are glob
+    size, and the manifest records `"truncated": true`. `held_out_paths` are glob
     patterns on the path inside the package (such as 'usr/share/doc/sqlite3/wal.html')
     that go to the held-out split in addition to the hashed ones.
     Raises PackageNotFoundError for a name apt cannot locate.
@@ -200,8 +203,13 @@ def build_debian_corpus(
     return manifest
 
 
-def _manifest(entries: list[dict], writer: _CorpusWriter, held_out_paths: Sequence[str], english_only: bool,
-              max_bytes: int | None) -> dict[str, object]:
+def _manifest(
+    entries: list[dict[str, Any]],
+    writer: _CorpusWriter,
+    held_out_paths: Sequence[str],
+    english_only: bool,
+    max_bytes: int | None,
+) -> dict[str, object]:
     """Return the manifest of a finished build."""
     return {
         "source": SOURCE,
@@ -234,11 +242,11 @@ def debian_documents(
     """Yield the train split of a built Debian corpus as base-corpus `Document`s.
 
     Held-out documents are never yielded. Packages in `exclude_packages` are
-    left out; by default sqlite3-doc, whose pages the base corpus already reads.
+    left out too. The default excludes sqlite3-doc, whose pages the base corpus already reads.
     """
     path = Path(corpus_dir) / "documents.jsonl"
     if not path.is_file():
-        raise DebianCorpusError(f"{path} not found; build the Debian corpus first with build_debian_corpus")
+        raise DebianCorpusError(f"{path} not found. Build the Debian corpus first with build_debian_corpus")
     excluded = set(exclude_packages)
     with open(path, encoding="utf-8") as handle:
         for line in handle:
@@ -270,7 +278,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status (1 when a package is missing or apt fails)."""
+    """Run the command line and return the exit status (1 when a package is missing or apt fails)."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     held_out = list(args.held_out_path)

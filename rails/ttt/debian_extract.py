@@ -9,13 +9,14 @@ visible text, man pages converted from roff, info manuals without node
 headers and menus, and plain text as it is. gzip, bzip2 and xz files are
 decompressed first.
 
-Skipped, with the reason counted in `skipped`: symbolic links, images, fonts,
-web assets, data files, lists of people, generated search and index pages,
-change logs, translations (when `english_only`), binary files (a NUL byte in
-the first 8000 bytes, the test git uses), executable scripts ('#!' first
-line), files under `min_bytes` bytes once decompressed, copyright files after
-the first one of the package, and the second format of a manual shipped twice
-(see `_other_format`).
+Some files are skipped, and `skipped` counts each under its reason. These are
+symbolic links, images, fonts, web assets, data files, lists of people,
+generated search and index pages, change logs and translations (when
+`english_only`). Binary files (a NUL byte in the first 8000 bytes, the test
+git uses) and executable scripts ('#!' first line) are skipped too, as are
+files under `min_bytes` bytes once decompressed or converted, copyright files
+after the first one of the package and the second format of a manual shipped
+twice (see `_other_format`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from tworail.rails.ttt.debian_roff import roff_to_text
 logger = logging.getLogger(__name__)
 
 MIN_BYTES = 200
-"""Files smaller than this (after decompression) are skipped: man page links (.so), stubs, empty READMEs."""
+"""Files smaller than this, once decompressed or once converted to text, are skipped (man page links, stubs)."""
 
 DOC_ROOTS = ("usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/gtk-doc/", "usr/share/help/")
 """Folders (relative to the package root) whose files are read as documentation."""
@@ -47,7 +48,7 @@ DOC_ROOTS = ("usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/g
 ASSET_SUFFIXES = frozenset({
     ".png", ".gif", ".jpg", ".jpeg", ".svg", ".svgz", ".xpm", ".ico", ".bmp", ".tif", ".tiff", ".webp", ".eps",
     ".ps", ".pdf", ".odg", ".dia", ".dot", ".pikchr", ".woff", ".woff2", ".ttf", ".otf", ".eot", ".js", ".css",
-    ".map", ".inv", ".buildinfo", ".zip", ".tar", ".pickle", ".doctree", ".devhelp2", ".mo", ".gmo",
+    ".map", ".inv", ".buildinfo", ".zip", ".tar", ".pickle", ".doctree", ".devhelp", ".devhelp2", ".mo", ".gmo",
 })
 """File suffixes of images, diagrams, fonts, web assets and archives, never read as text."""
 
@@ -55,16 +56,19 @@ DATA_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 """Suffixes of data and schema files (Linux's devicetree bindings are 8 MB of YAML), not prose."""
 
 PEOPLE_LISTS = frozenset({"MAINTAINERS", "CREDITS", "AUTHORS", "THANKS", "CONTRIBUTORS"})
-"""Lists of names, e-mail and postal addresses, kept out of training text."""
+"""Upper-case file name stems of lists of names, e-mail and postal addresses, kept out of training text."""
 
-SPHINX_ASSET_DIRS = frozenset({"_sources", "_static", "_images", "_downloads"})
-"""Sphinx build folders: copies of the reST sources, web assets and images."""
+SPHINX_ASSET_DIRS = frozenset({"_static", "_images", "_downloads"})
+"""Sphinx build folders of web assets, images and downloadable files."""
+
+SPHINX_SOURCES_DIR = "_sources"
+"""Sphinx build folder with copies of the reST sources of the HTML pages."""
 
 INDEX_PAGES = re.compile(r"^(genindex(-\w+)?|search|py-modindex|modindex|searchindex|objects)\.html?$")
 """Generated index and search pages, which list links and no prose."""
 
 CHANGE_LOG = re.compile(r"^(changelog|ChangeLog|CHANGES|Changes|NEWS\.Debian)(\.[\w.]+)?$")
-"""Change logs directly under usr/share/doc/PACKAGE (Debian's and upstream's): lists of changes, not prose."""
+"""Change logs (Debian's and upstream's, such as Python's whatsnew/changelog.html): lists of changes, not prose."""
 
 WEB_FILES = frozenset({"robots.txt", "favicon.ico", ".htaccess"})
 """Files of a documentation web site that only configure the server or crawlers."""
@@ -90,7 +94,7 @@ class ExtractedDocument:
     path: str
     """Path of the file inside the package, without a leading slash, for example 'usr/share/man/man7/uri.7.gz'."""
     kind: str
-    """How the text was read: 'html', 'man', 'info', 'text' or 'copyright'."""
+    """File format the text was converted from: 'html', 'man', 'info', 'text' or 'copyright'."""
     text: str
     """Plain text of the file."""
 
@@ -104,7 +108,7 @@ def is_translation(path: PurePosixPath) -> bool:
     """Return whether a path lies in a non-English translation (locale folder or a 'translations' folder).
 
     A folder right under `usr/share/man` that is not `manN` is a locale (as in
-    'usr/share/man/de/man1'); elsewhere a folder named like 'zh_CN' or 'de-DE' is.
+    'usr/share/man/de/man1'). Elsewhere, a folder named like 'zh_CN' or 'de-DE' is one.
     English locales ('en', 'en_US', 'en-GB') count as English.
     """
     parts = path.parts
@@ -159,11 +163,15 @@ def skip_reason(path: PurePosixPath, *, english_only: bool = True) -> str | None
         return "asset"
     if suffix in DATA_SUFFIXES:
         return "data file"
-    if name in PEOPLE_LISTS:
+    if name.split(".")[0].upper() in PEOPLE_LISTS:
         return "people list"
-    if SPHINX_ASSET_DIRS.intersection(path.parts) or INDEX_PAGES.match(name) or name in WEB_FILES:
+    if SPHINX_ASSET_DIRS.intersection(path.parts):
+        return "asset"
+    if SPHINX_SOURCES_DIR in path.parts:
+        return "other format"
+    if INDEX_PAGES.match(name) or name in WEB_FILES:
         return "index page"
-    if CHANGE_LOG.match(name) and path.parent.parent == PurePosixPath("usr/share/doc"):
+    if CHANGE_LOG.match(name):
         return "change log"
     if english_only and is_translation(path):
         return "translation"
@@ -178,8 +186,8 @@ def _other_format(path: PurePosixPath, html_files: set[PurePosixPath]) -> bool:
     page of the same name (Git's manuals) and info manuals (Python's). Man
     pages are kept: they often document a command that the HTML does not.
     NOTE: a reST or info file in such a package that has no HTML rendering is
-    dropped too, because the rule does not match files to pages; PostgreSQL's
-    SPI man pages, which repeat its HTML, are kept for the same reason.
+    dropped too, because the rule does not match files to pages. For the same
+    reason PostgreSQL's SPI man pages, which repeat its HTML, are kept.
     """
     if not html_files:
         return False
@@ -198,7 +206,7 @@ def read_bytes(file: Path) -> bytes:
     try:
         return decompress(data)
     except (OSError, EOFError, lzma.LZMAError) as error:
-        logger.warning("cannot decompress %s (%s); reading it as it is", file, error)
+        logger.warning("cannot decompress %s (%s), so it is read as it is", file, error)
         return data
 
 
@@ -249,8 +257,8 @@ def unpack(deb_path: Path, dest: Path, *, dpkg_deb: str = "dpkg-deb") -> None:
     result = run_command([dpkg_deb, "-x", str(deb_path), str(dest)])
     if result.returncode != 0:
         raise DebExtractionError(
-            f"`{dpkg_deb} -x {deb_path}` failed with exit status {result.returncode}: {result.stderr.strip()}; "
-            "is it a complete .deb file?"
+            f"`{dpkg_deb} -x {deb_path}` failed with exit status {result.returncode}: {result.stderr.strip()}. "
+            "Is it a complete .deb file?"
         )
 
 
@@ -284,7 +292,7 @@ def extract_text(
     """
     deb_path = Path(deb_path)
     if not deb_path.is_file():
-        raise DebExtractionError(f"package file {deb_path} not found; download it first with download_packages")
+        raise DebExtractionError(f"package file {deb_path} not found. Download it first with download_packages")
     package = control_field(deb_path, "Package", dpkg_deb=dpkg_deb)
     skipped = Counter() if skipped is None else skipped
     with tempfile.TemporaryDirectory(prefix=f"{package}-") as folder:
@@ -312,7 +320,7 @@ def extract_text(
 def _read_document(
     package: str, root: Path, path: PurePosixPath, kind: str, min_bytes: int, skipped: Counter[str]
 ) -> ExtractedDocument | None:
-    """Read and convert one file; count and return None when it is too small, binary or empty."""
+    """Read and convert one file. Return None, counting the reason, when it is too small, binary, a script or empty."""
     data = read_bytes(root / path)
     if len(data) < min_bytes and kind != "copyright":
         skipped["too small"] += 1
@@ -327,5 +335,8 @@ def _read_document(
     text = convert(kind, text)
     if not text:
         skipped["empty"] += 1
+        return None
+    if len(text.encode("utf-8")) < min_bytes and kind != "copyright":
+        skipped["too small"] += 1
         return None
     return ExtractedDocument(package=package, path=str(path), kind=kind, text=text)

@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 SKIPPED_TAGS = frozenset(
     {"script", "style", "head", "nav", "footer", "noscript", "template", "button", "form", "select", "svg"}
 )
-"""Elements whose whole content is dropped (inline `<svg>` holds diagram labels, not prose)."""
+"""Elements whose whole content is dropped (inline `<svg>` contains diagram labels, not prose)."""
 
 SKIPPED_CLASSES = frozenset({
     # Sphinx classic and the Read the Docs theme

@@ -32,8 +32,8 @@ class PackageNotFoundError(DebianCorpusError):
         self.name = name
         """The package name that apt could not locate."""
         message = (
-            f"Debian package {name!r} not found: apt has no candidate version for it; "
-            "check the spelling with `apt-cache search`, or choose a package that this release serves"
+            f"Debian package {name!r} not found: apt has no candidate version for it. "
+            "Check the spelling with `apt-cache search`, or choose a package that this release serves"
         )
         super().__init__(f"{message} ({detail})" if detail else message)
 
@@ -74,12 +74,12 @@ def sha256_file(path: Path) -> str:
 
 
 def run_command(command: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a command and capture its output; raise AptCommandError when the executable is missing."""
+    """Run a command and capture its output. Raise AptCommandError when the executable is missing."""
     try:
         return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
     except FileNotFoundError as error:
         raise AptCommandError(
-            f"cannot run {command[0]!r}: executable not found; install apt and dpkg or pass its path"
+            f"cannot run {command[0]!r}: executable not found. Install apt and dpkg, or pass the executable's path"
         ) from error
 
 
@@ -105,8 +105,8 @@ def update_package_lists(*, apt_get: str = "apt-get") -> None:
     result = run_command([apt_get, "update"])
     if result.returncode != 0:
         raise AptCommandError(
-            f"`{apt_get} update` failed with exit status {result.returncode}: {result.stderr.strip()}; "
-            "it needs root and access to the Debian archive"
+            f"`{apt_get} update` failed with exit status {result.returncode}: {result.stderr.strip()}. "
+            "It needs root and access to the Debian archive"
         )
 
 
@@ -114,7 +114,7 @@ def control_field(deb_path: Path, field: str, *, dpkg_deb: str = "dpkg-deb") -> 
     """Return one field of a .deb's control data, read with `dpkg-deb -f`."""
     result = run_command([dpkg_deb, "-f", str(deb_path), field])
     if result.returncode != 0:
-        raise AptCommandError(f"`{dpkg_deb} -f {deb_path} {field}` failed: {result.stderr.strip()}; is it a valid .deb?")
+        raise AptCommandError(f"`{dpkg_deb} -f {deb_path} {field}` failed: {result.stderr.strip()}. Is it a valid .deb?")
     return result.stdout.strip()
 
 
@@ -144,7 +144,7 @@ def download_package(name: str, dest: Path, *, apt_get: str = "apt-get") -> Pack
     deb_path = _downloaded_file(name, dest, before)
     package = control_field(deb_path, "Package")
     if package != name:
-        raise AptCommandError(f"{deb_path.name} holds package {package!r}, not the requested {name!r}")
+        raise AptCommandError(f"{deb_path.name} contains package {package!r}, not the requested {name!r}")
     return PackageRecord(
         name=package,
         version=control_field(deb_path, "Version"),

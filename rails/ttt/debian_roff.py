@@ -1,13 +1,14 @@
 """Convert roff man pages (the man(7) macro package) to readable plain text in Python.
 
 Debian images often lack `man` and `groff`, so this module reads the roff
-source itself. It covers what the pages of the manpages, PostgreSQL and
-DocBook or docutils generators use: the man(7) macros, font and size escapes,
-special characters, strings defined with `.ds`, macros defined with `.de`
-(expanded with their arguments), `.if`/`.ie`/`.el` conditions evaluated as
-a terminal formatter would, tbl tables (cells joined by spaces) and
-no-fill blocks. Fill-mode lines are joined into one line per paragraph.
-Layout requests (indentation, spacing, adjustment) are dropped.
+source itself. It covers the roff that the manpages package and the DocBook and
+docutils man page generators write. That is the man(7) macros, font and size
+escapes, special characters, strings defined with `.ds` and macros defined with
+`.de` (expanded with their arguments). It also evaluates `.if`/`.ie`/`.el`
+conditions as a terminal formatter does, writes tbl tables with cells joined
+by spaces and keeps the line breaks of no-fill blocks. Fill-mode lines are
+joined into one line per paragraph. Layout requests (indentation, spacing,
+adjustment) are dropped.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ SPECIAL_CHARACTERS = {
     "'e": "\u00e9", "`e": "\u00e8", "^e": "\u00ea", ":u": "\u00fc", ":o": "\u00f6", ":a": "\u00e4", ":U": "\u00dc",
     ":O": "\u00d6", ":A": "\u00c4", "~n": "\u00f1", ",c": "\u00e7", "'a": "\u00e1", "'o": "\u00f3", "'i": "\u00ed",
 }
-"""groff special character names (written `\\(xx` or `\\[xx]`) and their Unicode text; unknown names become ''."""
+"""groff special character names (written `\\(xx` or `\\[xx]`) and their Unicode text. Unknown names become ''."""
 
 DEFAULT_STRINGS = {"lq": "\u201c", "rq": "\u201d", "R": "\u00ae", "Tm": "\u2122", "Aq": "'", "aq": "'", "dq": '"'}
 """Strings that man(7) and DocBook pages use without defining them on every formatter."""
@@ -73,7 +74,7 @@ def glyph_text(name: str) -> str:
 def unescape(text: str, strings: dict[str, str]) -> str:
     """Replace roff escape sequences in one input line by their text and drop `\\"` comments.
 
-    Font, size, motion and register escapes become ''; `\\w'...'` (a width) becomes ''
+    Font, size, motion, register and width (`\\w'...'`) escapes become '',
     while `\\Z'...'` and `\\o'...'` keep their characters.
     """
 
@@ -280,7 +281,7 @@ class _ManPageReader:
         return skipped
 
     def define_string(self, request: str, rest: str) -> None:
-        """Define (.ds) or append to (.as) a string; a leading double quote is dropped."""
+        """Define (.ds) or append to (.as) a string. A leading double quote is dropped."""
         name, _, value = rest.lstrip().partition(" ")
         value = unescape(value.lstrip().removeprefix('"'), self.strings)
         self.strings[name] = self.strings.get(name, "") + value if request.startswith("as") else value
@@ -304,9 +305,9 @@ class _ManPageReader:
     def condition(self, rest: str) -> tuple[bool, str]:
         """Evaluate the condition at the start of an .if/.ie argument; return it and the action after it.
 
-        A terminal formatter's answers are used: 'n' is true, 't', 'o', 'e' and 'v'
-        are false, the groff register '.g' is 1, other registers are 0, and
-        'd NAME' tests for a defined string or macro. Numeric expressions with
+        Conditions take the values that a terminal formatter gives them: 'n' is
+        true, 't', 'o', 'e' and 'v' are false, the groff register '.g' is 1, other
+        registers are 0, and 'd NAME' tests for a defined string or macro. Numeric expressions with
         operators are not evaluated and count as false.
         """
         rest = rest.lstrip()

@@ -207,7 +207,8 @@ def test_extract_text_man_without_macros(deb_dir: Path) -> None:
     assert "It accepts gzip(1) compressed input." in man
     assert "Comment line" not in man
     assert "\\f" not in man
-    assert ".TH" not in man and ".B" not in man
+    assert ".TH" not in man
+    assert ".B" not in man
 
 
 def test_extract_text_all_languages_keeps_translation(deb_dir: Path) -> None:
@@ -335,7 +336,7 @@ def test_download_missing_package_names_it(tmp_path: Path, fake_apt: dict, caplo
 
 
 def test_download_locate_error_names_package(tmp_path: Path, fake_apt: dict) -> None:
-    # apt-cache claims a candidate, apt-get download still cannot locate it.
+    # apt-cache shows a candidate, but apt-get download still cannot locate the package.
     apt_cache = _executable(tmp_path / "apt-cache-yes", "#!/bin/sh\nprintf 'x:\\n  Candidate: 1.0\\n'\n")
     with pytest.raises(PackageNotFoundError, match="Unable to locate package ghost-doc"):
         download_packages(["ghost-doc"], tmp_path, apt_get=fake_apt["apt_get"], apt_cache=apt_cache, progress=False)
@@ -366,7 +367,10 @@ def test_build_manifest_fields(tmp_path: Path, fake_apt: dict) -> None:
     assert manifest == json.loads((tmp_path / "corpus" / "manifest.json").read_text())
     first, second = manifest["packages"]
     deb = tmp_path / "corpus" / "debs" / first["filename"]
-    assert (first["name"], first["version"], second["name"], second["version"]) == (PACKAGE, "1:1.2-3", OTHER_PACKAGE, "0.9-1")
+    assert first["name"] == PACKAGE
+    assert first["version"] == "1:1.2-3"
+    assert second["name"] == OTHER_PACKAGE
+    assert second["version"] == "0.9-1"
     assert first["sha256"] == hashlib.sha256(deb.read_bytes()).hexdigest()
     assert first["bytes"] == deb.stat().st_size
     assert first["license"]["files_license"] == "Apache-2.0"
@@ -375,7 +379,8 @@ def test_build_manifest_fields(tmp_path: Path, fake_apt: dict) -> None:
     assert sum(second["documents"].values()) == 1
     assert second["duplicates"] == 1
     assert first["skipped"]["binary"] == 1
-    assert manifest["totals"]["documents"] == len(_rows(tmp_path)) == 6
+    assert len(_rows(tmp_path)) == 6
+    assert manifest["totals"]["documents"] == 6
     assert manifest["totals"]["text_bytes"] == sum(len(row["text"].encode()) for row in _rows(tmp_path))
     assert manifest["truncated"] is False
 
@@ -387,7 +392,8 @@ def test_build_deduplicates_and_records_rows(tmp_path: Path, fake_apt: dict) -> 
     shared = next(row for row in rows if row["text"] == SHARED_TEXT.strip())
     assert shared["package"] == PACKAGE
     assert shared["id"] == f"{PACKAGE}:usr/share/doc/{PACKAGE}/shared.txt"
-    assert all(row["source"] == "debian-docs" and row["split"] in ("train", "held_out") for row in rows)
+    assert {row["source"] for row in rows} == {"debian-docs"}
+    assert {row["split"] for row in rows} <= {"train", "held_out"}
 
 
 def test_build_forced_held_out_path(tmp_path: Path, fake_apt: dict) -> None:
