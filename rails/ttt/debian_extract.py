@@ -236,8 +236,8 @@ def info_to_text(source: str) -> str:
             continue
         if lines[0].startswith("File: ") and "Node: " in lines[0]:
             lines = lines[1:]
-        kept = [line for line in lines if line.rstrip() != "* Menu:" and not _INFO_MENU_ENTRY.match(line)]
-        nodes.append("\n".join(kept).strip())
+        content_lines = [line for line in lines if line.rstrip() != "* Menu:" and not _INFO_MENU_ENTRY.match(line)]
+        nodes.append("\n".join(content_lines).strip())
     return "\n\n".join(node for node in nodes if node)
 
 

@@ -160,7 +160,8 @@ class _ManPageReader:
         self.tag_next = False
         self.join_next = False
         self.link: str | None = None
-        self.else_taken: list[bool] = []
+        self.else_conditions: list[bool] = []
+        """For each .ie read, whether its .el branch runs (the negated condition)."""
         self.expansions = 0
 
     def next_line(self) -> str | None:
@@ -243,12 +244,12 @@ class _ManPageReader:
         elif name in ("ds", "ds1", "as", "as1"):
             self.define_string(name, rest)
         elif name in ("if", "ie"):
-            taken, action = self.condition(rest)
+            satisfied, action = self.condition(rest)
             if name == "ie":
-                self.else_taken.append(not taken)
-            self.act(taken, action)
+                self.else_conditions.append(not satisfied)
+            self.act(satisfied, action)
         elif name == "el":
-            self.act(self.else_taken.pop() if self.else_taken else False, rest.lstrip())
+            self.act(self.else_conditions.pop() if self.else_conditions else False, rest.lstrip())
         elif name == "TS":
             self.read_table()
         elif name == "EQ":
@@ -332,10 +333,10 @@ class _ManPageReader:
             value = expression.isdigit() and int(expression) > 0
         return value != negate, action.lstrip()
 
-    def act(self, taken: bool, action: str) -> None:
+    def act(self, satisfied: bool, action: str) -> None:
         """Run or skip the action of a condition, which may open a '\\{ ... \\}' block."""
         if not action.startswith("\\{"):
-            if taken and action:
+            if satisfied and action:
                 self.push([action])
             return
         block = [action[2:]]
@@ -343,14 +344,14 @@ class _ManPageReader:
         while depth > 0 and (line := self.next_line()) is not None:
             depth += _block_end(line)
             block.append(line)
-        if not taken:
+        if not satisfied:
             return
-        kept = []
+        block_lines = []
         for line in block:
             line = line.replace("\\}", "")
             if line.strip() not in ("", ".", "'"):
-                kept.append(line)
-        self.push(kept)
+                block_lines.append(line)
+        self.push(block_lines)
 
     def read_table(self) -> None:
         """Read a tbl table up to .TE and write one line per row, cells separated by two spaces."""
