@@ -5,9 +5,9 @@ The supported classes share one decoder-layer layout, pre-norm
 `input_layernorm -> self_attn -> post_attention_layernorm -> mlp` with
 `q_proj/k_proj/v_proj/o_proj`, a shared rotary embedding module and no
 embedding scaling, which `HFTTTModel` re-runs layer by layer. Other
-architectures with similar attribute names (Gemma scales its embeddings, OLMo-2
-normalizes after the sub-layers) would silently compute something else, so they
-are rejected.
+architectures with similar attribute names would silently compute something
+else, so they are rejected. In transformers 5.25, for example, Gemma scales its
+embeddings and OLMo-2 normalizes after the sub-layers.
 """
 
 from __future__ import annotations
