@@ -69,6 +69,8 @@ CUES: tuple[Cue, ...] = (
     _cue("identifier", "precision", "identifier", r"\b[A-Z]{2,}-\d+\b|\b0x[0-9a-f]+\b|#\d{3,}\b"),
     _cue("quote", "precision", "request for exact wording",
          r"\b(?:cite|citation|quote|verbatim|exact(?:ly)? (?:text|wording)|word for word|source)\b|\"[^\"]{3,}\""),
+    _cue("exact_name", "precision", "asks for an exact name",
+         r"\b(?:which|what) (?:pragma|command|option|flag|setting|function|api|parameter|macro|keyword|package|file)s?\b"),
     _cue("legal", "precision", "legal term",
          r"\b(?:copyright|licen[cs]e|warranty|liabilit(?:y|ies)|public domain|agreement|terms of|contract|clause)\b"),
     # Risk cues: a wrong answer costs money, security or trust.

@@ -23,6 +23,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "number": 0.5,
     "identifier": 0.6,
     "quote": 0.7,
+    "exact_name": 0.6,
     "legal": 0.6,
     "money_risk": 0.6,
     "security": 0.5,

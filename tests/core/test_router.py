@@ -15,6 +15,7 @@ def route(question: str, **kwargs):
         "When was SQLite version 3.35.0 released?",
         "How much does an annual maintenance subscription cost?",
         "Quote the copyright statement of SQLite.",
+        "Which pragma switches a database to write-ahead logging?",
     ],
 )
 def test_exact_questions_go_to_reference(question):
