@@ -1,8 +1,8 @@
 """SQLite storage of documents, so citations can be verified after a restart.
 
-The vector store keeps chunks for search; this store keeps each whole Document
-(stored text, sections, provenance) as JSON under its id, plus a small table of
-settings that must not change between runs, such as the embedding model.
+The vector store keeps chunks for search. This store keeps each whole Document
+(stored text, sections, provenance) as JSON under its id. A small table of
+settings records what must not change between runs, such as the embedding model.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """DocumentIndex: ingestion, hybrid search and citation checks over one folder.
 
-The folder holds ``documents.sqlite3`` (every stored text, so a citation can be
+The folder contains ``documents.sqlite3`` (every stored text, so a citation can be
 checked against it after a restart) and, unless another store is passed, a
 Qdrant local-mode collection under ``qdrant/``.
 """

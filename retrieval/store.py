@@ -39,7 +39,7 @@ _POINT_NAMESPACE = uuid.UUID("6f1d9e1c-3a55-4c1e-9a55-7d0f3f4e2b10")
 
 
 class Fusion(str, Enum):
-    """How a hybrid search combines the dense and the sparse ranking."""
+    """Rule that combines the dense and the sparse ranking of a hybrid search."""
 
     RRF = "rrf"
     """Reciprocal rank fusion with equal weights."""
@@ -251,7 +251,7 @@ class QdrantStore(VectorStore):
         if total > LOCAL_MODE_POINT_LIMIT:
             self._warned_size = True
             logger.warning(
-                "vector store %s holds %d chunks, over the %d that qdrant-client's local mode "
+                "vector store %s contains %d chunks, over the %d that qdrant-client's local mode "
                 "searches at interactive speed; run a Qdrant server and pass its URL instead",
                 self.location, total, LOCAL_MODE_POINT_LIMIT,
             )

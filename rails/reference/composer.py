@@ -1,24 +1,29 @@
 """Extractive answers: pick the stored spans that answer a question, verbatim.
 
-The composer never writes text. It scores every line and sentence of the
-retrieved chunks against the question and returns the best spans as quotes
-with their offsets, each grown to the smallest context that answers: a heading
-takes the sentence after it, a first sentence takes its heading, and a span
-without the value the question asks for (a date, a price, a number) takes the
-next line or two of its section when they hold one.
+The composer never writes text. It scores the sentences of the retrieved
+chunks (and each pair of adjacent sentences of one section) against the
+question and returns the best as quotes with their offsets. Each quote grows
+to the smallest context that contains the answer: a heading takes the sentence
+after it, a first sentence takes its heading, a quote that only restates the
+question (an FAQ entry's question line) takes what follows, and a quote
+without the kind of value the question asks for (a date, a price, a number)
+takes the next line or two of its section when they hold one.
 
-Scoring, per span:
+Scoring, per candidate:
 
-* Every question term has a weight: its kind (key terms such as identifiers,
-  numbers and versions weigh ``key_weight``, quoted phrases ``phrase_weight``,
-  other words 1) times its rarity among the candidate spans (a smoothed inverse
-  document frequency), so a term that every candidate repeats counts little.
-* Coverage is the weight of the terms the span contains, plus half the weight
-  of those only its section title contains, over the weight of all terms. Key
-  terms match only as whole tokens: '3' does not match inside '3.40.1'.
-* Small adjustments then prefer a span that holds the asked-for value, one from
-  a higher-ranked chunk, and a defining span over a line of a list whose lines
-  all share one shape (an index of names).
+* Each question term has a weight. Ordinary words weigh their rarity among
+  the candidates (a smoothed inverse document frequency), so a word that
+  every candidate repeats counts little. Key terms (identifiers, numbers,
+  versions) and quoted phrases weigh ``key_weight`` or ``phrase_weight``
+  times the rarity of the rarest possible term.
+* Coverage is the weight of the terms the candidate contains, plus half the
+  weight of those only its section title contains, over the weight of all
+  terms. Key terms match only as whole tokens: '3' does not match in '3.40.1'.
+* The score is coverage scaled down by up to ``key_share`` for missing key
+  terms, plus small bonuses for a section heading, a better-ranked chunk and
+  the asked-for kind of value near a key term, minus small penalties for a
+  line of a list whose lines all share one shape (an index of names) and for
+  using two sentences where one would do.
 """
 
 from __future__ import annotations
@@ -41,6 +46,12 @@ _SPACE = re.compile(r"\s+")
 
 _CONTEXT_CHARS = 2000
 """How far around a span to look for its heading and following lines."""
+
+_MAX_QUOTE_SPANS = 4
+"""Spans a quote may grow to while it only restates the question."""
+
+_RESTATEMENT_NEW_TERMS = 0.25
+"""Share of new terms below which a quote counts as restating the question."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,7 @@ class ExtractiveComposer:
         keep_ratio: float = 0.85,
         key_weight: float = 3.0,
         phrase_weight: float = 3.0,
-        answer_type_bonus: float = 0.15,
+        answer_type_bonus: float = 0.25,
         rank_bonus: float = 0.05,
         list_penalty: float = 0.1,
         pair_penalty: float = 0.05,
@@ -123,31 +134,31 @@ class ExtractiveComposer:
 
         ``documents`` maps each hit's ``doc_id`` to its stored document.
         """
-        asked = analyse_question(question)
+        parsed = analyse_question(question)
         candidates = _candidates(hits, documents)
-        if not candidates or not (asked.key_terms or asked.words or asked.phrases):
+        if not candidates or not (parsed.key_terms or parsed.words or parsed.phrases):
             return []
-        weights = self._term_weights(asked, candidates)
+        weights = self._term_weights(parsed, candidates)
         total = sum(weights.values())
         if total <= 0:
             return []
         scored = sorted(
-            ((self._base_score(asked, candidate, weights, total), candidate) for candidate in candidates),
+            ((self._base_score(parsed, candidate, weights, total), candidate) for candidate in candidates),
             key=lambda pair: pair[0][0],
             reverse=True,
         )
         passages = [
-            self._passage(asked, candidate, documents[candidate.first.doc_id], score, coverage)
+            self._passage(parsed, candidate, documents[candidate.first.doc_id], score, coverage)
             for (score, coverage), candidate in scored[: 4 * self.max_passages + 8]
         ]
         passages.sort(key=lambda passage: passage.score, reverse=True)
         return self._select(passages)
 
-    def _term_weights(self, asked: Question, candidates: list[_Candidate]) -> dict[str, float]:
+    def _term_weights(self, parsed: Question, candidates: list[_Candidate]) -> dict[str, float]:
         for candidate in candidates:
             text = candidate.text
             lowered = _SPACE.sub(" ", text.lower())
-            phrases = {phrase for phrase in asked.phrases if phrase in lowered}
+            phrases = {phrase for phrase in parsed.phrases if phrase in lowered}
             candidate.terms = frozenset(whole_terms(text) | set(tokenize(text)) | phrases)
             title = candidate.first.title
             candidate.title_terms = frozenset(whole_terms(title) | set(tokenize(title)))
@@ -155,20 +166,21 @@ class ExtractiveComposer:
         for candidate in candidates:
             counts.update(candidate.terms)
         spans = len(candidates)
+        # Key terms and phrases weigh as much as the rarest term: retrieval
+        # gathers candidates that repeat them, which says nothing against them.
+        top_rarity = math.log((spans + 1) / 0.5)
         weights: dict[str, float] = {}
-        for terms, base in (
-            (asked.key_terms, self.key_weight),
-            (asked.phrases, self.phrase_weight),
-            (asked.words, 1.0),
-        ):
-            for term in terms:
-                rarity = math.log((spans + 1) / (counts[term] + 0.5))
-                weights.setdefault(term, base * max(rarity, 0.1))
+        for term in (*parsed.key_terms, *parsed.phrases):
+            base = self.key_weight if term in parsed.key_terms else self.phrase_weight
+            weights[term] = base * top_rarity
+        for term in parsed.words:
+            rarity = math.log((spans + 1) / (counts[term] + 0.5))
+            weights.setdefault(term, max(rarity, 0.1))
         return weights
 
     def _base_score(
         self,
-        asked: Question,
+        parsed: Question,
         candidate: _Candidate,
         weights: dict[str, float],
         total: float,
@@ -180,7 +192,7 @@ class ExtractiveComposer:
             if term in candidate.title_terms and term not in candidate.terms
         )
         coverage = (in_span + 0.5 * in_title) / total
-        score = coverage * self._key_factor(asked, candidate, weights)
+        score = coverage * self._key_factor(parsed, candidate, weights)
         score += self.rank_bonus / (1 + candidate.rank)
         if candidate.first.is_heading:
             score += self.heading_bonus
@@ -190,9 +202,9 @@ class ExtractiveComposer:
             score -= self.pair_penalty
         return score, coverage
 
-    def _key_factor(self, asked: Question, candidate: _Candidate, weights: dict[str, float]) -> float:
+    def _key_factor(self, parsed: Question, candidate: _Candidate, weights: dict[str, float]) -> float:
         """Return 1 when the candidate has every key term, down to 1 - key_share when it has none."""
-        keys = [term for term in (*asked.key_terms, *asked.phrases) if term in weights]
+        keys = [term for term in (*parsed.key_terms, *parsed.phrases) if term in weights]
         if not keys:
             return 1.0
         key_total = sum(weights[term] for term in keys)
@@ -204,16 +216,15 @@ class ExtractiveComposer:
 
     def _passage(
         self,
-        asked: Question,
+        parsed: Question,
         candidate: _Candidate,
         document: Document,
         score: float,
         coverage: float,
     ) -> Passage:
-        first, last = _quote_bounds(asked, candidate.spans, document)
+        first, last = _quote_bounds(parsed, candidate.spans, document)
         quote = document.text[first:last]
-        if asked.has_answer_type(quote):
-            score += self.answer_type_bonus * coverage
+        score += self.answer_type_bonus * coverage * _answer_type_closeness(parsed, candidate.spans, quote)
         section = document.section_at(first)
         return Passage(
             doc_id=document.doc_id,
@@ -275,8 +286,8 @@ def _shape(text: str) -> str:
     return _SPACE.sub(" ", _SHAPE_NUMBER.sub("9", _SHAPE_WORD.sub("w", text)))
 
 
-def _quote_bounds(asked: Question, spans: tuple[Span, ...], document: Document) -> tuple[int, int]:
-    """Grow spans to the smallest quote that answers: heading, first sentence, value."""
+def _quote_bounds(parsed: Question, spans: tuple[Span, ...], document: Document) -> tuple[int, int]:
+    """Grow spans to the smallest quote with the answer: heading, first sentence, value."""
     span = spans[0]
     section = span.section
     low = max(section.start if section else 0, span.start - _CONTEXT_CHARS)
@@ -290,14 +301,44 @@ def _quote_bounds(asked: Question, spans: tuple[Span, ...], document: Document) 
         last += 1
     elif first > 0 and neighbours[first - 1].is_heading and neighbours[first - 1].section == section:
         first -= 1
+    # A quote that only restates the question (an FAQ entry's question line)
+    # is followed by its answer.
+    while last + 1 < len(neighbours) and last - first < _MAX_QUOTE_SPANS and _restates(
+        parsed, document.text[neighbours[first].start : neighbours[last].end]
+    ):
+        last += 1
     quote = document.text[neighbours[first].start : neighbours[last].end]
-    if asked.answer_type is not None and not asked.has_answer_type(quote):
+    if parsed.answer_type is not None and not parsed.has_answer_type(quote):
         for ahead in range(last + 1, min(last + 3, len(neighbours))):
-            if asked.has_answer_type(neighbours[ahead].text):
+            if parsed.has_answer_type(neighbours[ahead].text):
                 last = ahead
                 break
     return neighbours[first].start, neighbours[last].end
 
 
-def _overlaps(one: Passage, other: Passage) -> bool:
-    return one.doc_id == other.doc_id and one.start < other.end and other.start < one.end
+def _answer_type_closeness(parsed: Question, spans: tuple[Span, ...], quote: str) -> float:
+    """Return how close the asked-for value lies to what the question names.
+
+    1 when one span holds both a key term (or the question has none) and the
+    value, 0.75 when another span of the candidate holds the value, 0.25 when
+    only the lines the quote grew by do, and 0 when the quote has no value.
+    """
+    typed = [span for span in spans if parsed.has_answer_type(span.text)]
+    if typed:
+        if not parsed.key_terms or any(parsed.key_terms & whole_terms(span.text) for span in typed):
+            return 1.0
+        return 0.75
+    return 0.25 if parsed.has_answer_type(quote) else 0.0
+
+
+def _restates(parsed: Question, text: str) -> bool:
+    """Return whether nearly every content term of text is a term of the question."""
+    terms = set(tokenize(text))
+    if not terms:
+        return True
+    known = parsed.words | parsed.key_terms
+    return len(terms - known) <= _RESTATEMENT_NEW_TERMS * len(terms)
+
+
+def _overlaps(first: Passage, second: Passage) -> bool:
+    return first.doc_id == second.doc_id and first.start < second.end and second.start < first.end

@@ -50,6 +50,13 @@ class AnswerType(str, Enum):
     NUMBER = "number"
 
 
+_TYPE_WORDS = {
+    AnswerType.DATE: frozenset(tokenize("date dates day year when")),
+    AnswerType.MONEY: frozenset(tokenize("cost costs price prices priced pricing fee fees")),
+    AnswerType.NUMBER: frozenset(tokenize("numeric number value")),
+}
+"""Stemmed words that name a kind of value, left out of a typed question's content words."""
+
 _TYPE_PATTERNS = {
     AnswerType.DATE: DATE_PATTERN,
     AnswerType.MONEY: MONEY_PATTERN,
@@ -88,7 +95,11 @@ def analyse_question(text: str) -> Question:
         for match in COMPOUND_PATTERN.finditer(text)
         if is_key_term(match.group(0)) and match.group(0).lower() not in STOPWORDS
     }
-    words = {term for term in tokenize(text) if term not in key_terms}
+    answer_type = _answer_type(text)
+    # Words that only name the kind of value asked for ('date', 'cost',
+    # 'numeric value') describe the answer, not the passage that holds it.
+    descriptors = _TYPE_WORDS.get(answer_type, frozenset()) if answer_type else frozenset()
+    words = {term for term in tokenize(text) if term not in key_terms and term not in descriptors}
     phrases = tuple(
         re.sub(r"\s+", " ", match.group(1)).strip().lower() for match in _QUOTED.finditer(text)
     )
@@ -97,7 +108,7 @@ def analyse_question(text: str) -> Question:
         key_terms=frozenset(key_terms),
         words=frozenset(words),
         phrases=phrases,
-        answer_type=_answer_type(text),
+        answer_type=answer_type,
     )
 
 

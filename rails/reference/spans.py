@@ -1,8 +1,8 @@
-"""Candidate spans for extractive answers: the lines and sentences of retrieved chunks.
+"""Candidate spans for extractive question answering: sentences and lines of retrieved chunks.
 
 A span is the smallest piece of stored text a quote is built from: one
-sentence of a line (a line without sentence ends, such as a table row or a
-heading, is one span). Offsets are offsets into the document's stored text, so
+sentence of a line. A heading, a table row and a line without sentence ends
+are one span each. Offsets are offsets into the document's stored text, so
 a quote made of spans can be cited.
 """
 
@@ -58,7 +58,8 @@ def spans_in(document: Document, start: int, end: int) -> list[Span]:
             and line_end - line_start <= HEADING_MAX_CHARS
         )
         pieces = [(line_start, line_end)]
-        if not is_heading:
+        if not is_heading and "\t" not in text[line_start:line_end]:
+            # A line with tabs is a table row, which stays whole.
             pieces = _sentence_bounds(text, line_start, line_end)
         for piece_start, piece_end in pieces:
             spans.append(

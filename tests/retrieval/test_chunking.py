@@ -71,7 +71,8 @@ def test_overlong_line_split_at_sentences():
     nodes = SectionChunker(max_tokens=64, overlap_tokens=0).chunk(document)
     assert len(nodes) > 1
     for node in nodes:
-        assert node.text.startswith("This") and node.text.endswith("it.")
+        assert node.text.startswith("This")
+        assert node.text.endswith("it.")
         assert count_wordpieces([embed_text(node)])[0] + 2 <= 64
 
 

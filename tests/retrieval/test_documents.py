@@ -85,10 +85,10 @@ def test_declared_html_charset_decodes(tmp_path):
 def test_unreadable_file_raises(tmp_path, monkeypatch):
     path = write(tmp_path / "locked.txt", "x")
 
-    def refuse(self):
+    def raise_permission_error(self):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    monkeypatch.setattr(Path, "read_bytes", raise_permission_error)
     with pytest.raises(IngestError, match="cannot read .*locked.txt: Permission denied"):
         load_document(path)
 
