@@ -89,13 +89,21 @@ class SectionChunker:
         for group in self._section_groups(document):
             main = max(group, key=lambda section: section.end - section.start)
             start, end = group[0].start, group[-1].end
-            header = _embed_header(document.title, main.title)
-            budget = self.max_tokens - _SPECIAL_TOKENS - self.count_tokens([header])[0]
-            budget = max(budget, self.max_tokens // 2)
+            titles = self._fit_titles(document.title, main.title)
+            budget = self.max_tokens - _SPECIAL_TOKENS - self.count_tokens([_embed_header(*titles)])[0]
             units = self._units(document.text, start, end, budget)
             for first, last in self._pack(units, budget):
-                nodes.append(_make_node(document, main, len(nodes), first, last))
+                nodes.append(_make_node(document, main, len(nodes), first, last, titles))
         return nodes
+
+    def _fit_titles(self, page_title: str, section_title: str) -> tuple[str, str]:
+        """Cut the page and section titles until their header line takes a quarter of the limit at most."""
+        limit = _TITLE_MAX_CHARS
+        while True:
+            titles = (page_title[:limit], section_title[:limit])
+            if limit <= 8 or self.count_tokens([_embed_header(*titles)])[0] <= self.max_tokens // 4:
+                return titles
+            limit //= 2
 
     def _section_groups(self, document: Document) -> list[list[Section]]:
         """Group each too-small section with the sections after it."""
@@ -169,24 +177,35 @@ class SectionChunker:
 
 
 def _embed_header(page_title: str, section_title: str) -> str:
-    titles = [page_title[:_TITLE_MAX_CHARS]]
+    """Return the title line that ``embed_text`` puts before a node's content."""
+    titles = [page_title]
     if section_title and section_title != page_title:
-        titles.append(section_title[:_TITLE_MAX_CHARS])
+        titles.append(section_title)
     return " | ".join(title for title in titles if title)
 
 
-def _make_node(document: Document, section: Section, number: int, first: _Unit, last: _Unit) -> TextNode:
+def _make_node(
+    document: Document,
+    section: Section,
+    number: int,
+    first: _Unit,
+    last: _Unit,
+    titles: tuple[str, str],
+) -> TextNode:
+    page_title, section_title = titles
     metadata = {
-        "page_title": document.title[:_TITLE_MAX_CHARS],
-        "title": section.title[:_TITLE_MAX_CHARS],
+        "page_title": page_title,
+        "title": section_title,
         "doc_id": document.doc_id,
         "source": document.source,
         "anchor": section.anchor,
         "tenant": document.tenant,
     }
     excluded = list(EMBED_EXCLUDED_KEYS)
-    if section.title == document.title:
+    if section_title == page_title or not section_title:
         excluded.append("title")
+    if not page_title:
+        excluded.append("page_title")
     return TextNode(
         id_=f"{document.doc_id}-{number:05d}",
         text=document.text[first.start : last.end],
@@ -247,6 +266,8 @@ def _pack_words(words: list[tuple[int, int]], counts: list[int], budget: int) ->
     start = end = -1
     used = 0
     for (word_start, word_end), tokens in zip(words, counts):
+        # NOTE: a single word longer than the budget (a long hash, a base64
+        # run) stays whole, so the embedder truncates the end of its chunk.
         tokens = min(tokens, budget)
         if start >= 0 and used + tokens > budget:
             units.append(_Unit(start, end, used))

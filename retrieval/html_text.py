@@ -5,7 +5,9 @@ elements start a new line, table cells on one row are separated by a tab (so a
 table row is one line), and runs of white space inside a line collapse to one
 space. Every element with an ``id`` and every ``<a name=...>`` marks an anchor at
 the position of the next visible character, so sections and citations can point
-back to ``page.html#anchor``.
+back to ``page.html#anchor``. The anchor of a link or heading runs on to the
+next anchor; the anchor of any other element (a menu ``<div>``, a ``<table>``)
+ends with that element.
 """
 
 from __future__ import annotations

@@ -92,3 +92,12 @@ def test_invalid_settings_raise():
         SectionChunker(max_tokens=8)
     with pytest.raises(ValueError, match="overlap_tokens=200"):
         SectionChunker(max_tokens=256, overlap_tokens=200)
+
+
+def test_long_titles_are_cut_to_fit():
+    title = "SQLITE_IOERR_" * 60
+    text = "\n".join(f"row {number} with a few more words in it" for number in range(80))
+    document = make_document(text, [Section(anchor="#x", title=title, start=0, end=len(text))], title=title)
+    for node in SectionChunker().chunk(document):
+        assert count_wordpieces([embed_text(node)])[0] + 2 <= 256
+        assert len(node.metadata["title"]) < len(title)

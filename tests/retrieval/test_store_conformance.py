@@ -139,3 +139,16 @@ def test_local_folder_rejects_other_dimension(tmp_path):
     QdrantStore(tmp_path / "qdrant", dimension=DIMENSION).close()
     with pytest.raises(StoreError, match="dense size 8"):
         QdrantStore(tmp_path / "qdrant", dimension=16)
+
+
+def test_idf_weighs_rare_terms_more(store):
+    # Without IDF the repeated common term would win; Qdrant applies IDF at
+    # query time (Modifier.IDF), in local mode too.
+    store.fusion = Fusion.SPARSE
+    common = [chunk(f"n{i}", "checkpoint page", unit(0, 0, 1), doc_id=f"n{i}") for i in range(6)]
+    repeated = chunk("repeated", "checkpoint checkpoint checkpoint", unit(0, 0, 1), doc_id="repeated")
+    rare = chunk("rare", "vacuum page page", unit(0, 0, 1), doc_id="rare")
+    store.upsert([*common, repeated, rare])
+    hits = search(store, "checkpoint vacuum", unit(0, 0, 1), k=3)
+    assert hits[0].chunk_id == "rare"
+    assert hits[1].chunk_id == "repeated"
