@@ -132,8 +132,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print("Ingesting the bundled SQLite docs and support threads, then learning the threads...")
     result = run_demo(data_dir, progress=True, threads_limit=args.threads, on_answer=_print_answer)
     print("\nLearnable rail, held-out support threads (loss per token, nats):")
-    print(f"   before learning the bundled threads: {result.heldout_loss_before:.4f}")
-    print(f"   after learning {result.threads_learned} threads:       {result.heldout_loss_after:.4f}")
+    print(f"   W0, no test-time training:                  {result.heldout_loss_before:.4f}")
+    print(f"   W0, per-request test-time training:         {result.heldout_loss_per_request:.4f}")
+    print(f"   after learning {result.threads_learned} bundled threads, no TTT:  {result.heldout_loss_after:.4f}")
     print("\nAudit log:")
     for key, value in result.audit.items():
         print(f"   {key}: {value}")

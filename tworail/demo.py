@@ -62,9 +62,11 @@ class DemoResult(BaseModel):
     threads_learned: int
     """Support threads learned through the learnable rail."""
     heldout_loss_before: float
-    """Mean loss per token on held-out threads before learning, in nats."""
+    """Mean loss per token on held-out threads under W0, in nats."""
+    heldout_loss_per_request: float
+    """The same with per-request test-time training: each thread read with inner steps from W0."""
     heldout_loss_after: float
-    """Mean loss per token on held-out threads after learning, in nats."""
+    """Mean loss per token on held-out threads after learning the bundled threads, in nats."""
     answers: list[MergedAnswer] = Field(default_factory=list)
     """The answers, in the order of `DEMO_TASKS`."""
     audit: dict[str, object] = Field(default_factory=dict)
@@ -73,8 +75,8 @@ class DemoResult(BaseModel):
     """Wall time of each step."""
 
 
-def _heldout_loss(agent: TwoRail, threads: list[SupportThread]) -> float:
-    losses = [agent.learnable.score(thread.text) for thread in threads]
+def _heldout_loss(agent: TwoRail, threads: list[SupportThread], *, test_time_training: bool = False) -> float:
+    losses = [agent.learnable.score(thread.text, test_time_training=test_time_training) for thread in threads]
     tokens = sum(loss.numel() for loss in losses)
     return float(sum(loss.sum().item() for loss in losses) / max(tokens, 1))
 
@@ -107,6 +109,7 @@ def run_demo(
 
         start = time.perf_counter()
         before = _heldout_loss(agent, heldout_threads)
+        per_request = _heldout_loss(agent, heldout_threads, test_time_training=True)
         seconds["score_heldout_before"] = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -137,6 +140,7 @@ def run_demo(
         chunks=chunks,
         threads_learned=len(learn_threads),
         heldout_loss_before=before,
+        heldout_loss_per_request=per_request,
         heldout_loss_after=after,
         answers=answers,
         audit=audit,

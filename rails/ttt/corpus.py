@@ -64,6 +64,8 @@ class CorpusSpec:
     """SQLite page paths inside the archive (such as 'wal.html') kept out of training."""
     include_hadoop: bool = True
     """Whether to add the Hadoop issue summaries and descriptions."""
+    debian_corpus_dir: Path | None = None
+    """Folder written by `build_debian_corpus` whose train split is added, or None."""
 
 
 class _TextExtractor(HTMLParser):
@@ -177,6 +179,11 @@ def build_documents(spec: CorpusSpec, unpack_dir: Path) -> list[Document]:
     documents.extend(sqlite_pages(root / SQLITE_ARCHIVE, set(spec.held_out_pages)))
     if spec.include_hadoop:
         documents.extend(hadoop_issues(root / HADOOP_CSV))
+    if spec.debian_corpus_dir is not None:
+        # Imported here because debian_corpus itself imports this module.
+        from tworail.rails.ttt.debian_corpus import debian_documents
+
+        documents.extend(debian_documents(spec.debian_corpus_dir))
     if not documents:
         raise CorpusError(f"no documents found under {root}")
     return documents
@@ -207,8 +214,13 @@ def write_corpus(spec: CorpusSpec, out_dir: Path) -> dict[str, object]:
     inputs = [root / IRC_TRAIN_ARCHIVE, root / IRC_TRAIN_CLUSTERS, root / SQLITE_ARCHIVE]
     if spec.include_hadoop:
         inputs.append(root / HADOOP_CSV)
+    records = [file_record(path, root) for path in inputs]
+    if spec.debian_corpus_dir is not None:
+        debian_manifest = Path(spec.debian_corpus_dir) / "manifest.json"
+        records.append(file_record(debian_manifest, Path(spec.debian_corpus_dir).parent))
+        records.append(file_record(Path(spec.debian_corpus_dir) / "documents.jsonl", Path(spec.debian_corpus_dir).parent))
     manifest: dict[str, object] = {
-        "inputs": [file_record(path, root) for path in inputs],
+        "inputs": records,
         "counts": counts,
         "splits": {
             "train": "every document except each 50th",

@@ -45,6 +45,8 @@ class TrainConfig:
     """Name of the `ModelConfig` preset."""
     model_overrides: dict[str, int | float] = field(default_factory=dict)
     """Preset fields to replace, for example {"d_model": 128}."""
+    debian_corpus_dir: str | None = None
+    """Folder of a built Debian documentation corpus to add to the training data, or None."""
     held_out_pages: list[str] | str = "bundled"
     """SQLite pages kept out of training: a list of archive paths, or 'bundled' for the pages shipped in tworail."""
     batch_size: int = 4
@@ -138,7 +140,8 @@ def prepare_data(config: TrainConfig, vocab_size: int) -> TokenStream:
     corpus_dir = run_dir / "corpus"
     if not (corpus_dir / "manifest.json").is_file():
         pages = bundled_sqlite_pages() if config.held_out_pages == "bundled" else list(config.held_out_pages)
-        write_corpus(CorpusSpec(Path(config.data_root), held_out_pages=pages), corpus_dir)
+        debian = Path(config.debian_corpus_dir) if config.debian_corpus_dir else None
+        write_corpus(CorpusSpec(Path(config.data_root), held_out_pages=pages, debian_corpus_dir=debian), corpus_dir)
     return build_token_stream(corpus_dir, vocab_size)
 
 
