@@ -1,0 +1,184 @@
+"""Loss by token position of the bundled TTT-E2E checkpoint on held-out real text.
+
+Three held-out sources, none of them in the checkpoint's training split:
+
+* ``sqlite_pages``: the SQLite documentation pages bundled with tworail, which the
+  corpus builder leaves out of training; each page is one text.
+* ``irc_heldout_hours``: the bundled held-out IRC threads from the Ubuntu IRC dev
+  split, which the corpus builder never reads. The threads of each hour are
+  joined in order of their first line into one text.
+* ``hadoop_validation``: the Hadoop issues the corpus builder put in its
+  validation split (every 50th document in build order), sorted by creation date
+  and concatenated into one text. The latest issues by date are in the training
+  split, so they would not be held out.
+
+Each text is scored by `LearnableRail.score` with per-request test-time training
+on and off, and the per-token losses are averaged in position buckets
+(0-256, 256-512, ...) up to `--max-tokens`.
+
+Usage (from any folder but the repository root)::
+
+    HF_HUB_OFFLINE=1 python benchmarks/ttt_positions.py --json benchmarks/results/ttt_positions.json
+    HF_HUB_OFFLINE=1 python benchmarks/ttt_positions.py --quick   # one text per source, 512 tokens
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import platform
+import time
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from tworail.datasets import sqlite_docs_dir, support_threads
+from tworail.rails.ttt.corpus import HADOOP_CSV, html_to_text
+from tworail.rails.ttt.rail import LearnableRail
+
+logger = logging.getLogger("ttt_positions")
+
+BUCKET = 256
+"""Width of a position bucket in tokens."""
+CHARS_PER_TOKEN_BOUND = 8
+"""Characters kept per scored token: the BPE averages far fewer, so cutting texts here loses no scored position."""
+
+
+def sqlite_texts() -> list[str]:
+    """Return the plain text of every bundled SQLite HTML page."""
+    pages = sorted(sqlite_docs_dir().glob("*.html"))
+    return [html_to_text(page.read_text(encoding="utf-8")) for page in pages]
+
+
+def irc_hour_texts() -> list[str]:
+    """Return one text per hour: the held-out threads of that hour joined in order of their first line."""
+    by_hour: dict[str, list] = defaultdict(list)
+    for thread in support_threads("heldout"):
+        by_hour[thread.hour].append(thread)
+    return [
+        "\n".join(thread.text for thread in sorted(threads, key=lambda t: t.lines[0]))
+        for _, threads in sorted(by_hour.items())
+    ]
+
+
+def hadoop_validation_text(documents: Path, data_root: Path) -> str:
+    """Return the validation-split Hadoop issues of a corpus build, joined in order of creation date."""
+    if not documents.is_file():
+        raise FileNotFoundError(
+            f"corpus file {documents} not found; pass --corpus-documents with the documents.jsonl "
+            "of the run that trained the checkpoint"
+        )
+    held_out: dict[str, str] = {}
+    with open(documents, encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            if row["source"] == "hadoop-issues" and row["split"] == "validation":
+                held_out[row["id"]] = row["text"]
+    created: dict[str, datetime] = {}
+    with open(data_root / HADOOP_CSV, encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["Issue id"] in held_out:
+                created[row["Issue id"]] = datetime.strptime(row["Created"], "%d/%b/%y %H:%M")
+    ordered = sorted(held_out, key=lambda issue: created[issue])
+    return "\n\n".join(held_out[issue] for issue in ordered)
+
+
+def bucketed(losses: list[torch.Tensor], max_tokens: int) -> dict[str, list[float] | list[int]]:
+    """Return mean loss and token count per position bucket over all texts (positions < max_tokens)."""
+    buckets = max_tokens // BUCKET
+    sums, counts = [0.0] * buckets, [0] * buckets
+    for text_losses in losses:
+        for index, chunk in enumerate(text_losses[:max_tokens].split(BUCKET)):
+            sums[index] += float(chunk.sum())
+            counts[index] += chunk.numel()
+    means = [total / count if count else float("nan") for total, count in zip(sums, counts, strict=True)]
+    return {"mean_loss": means, "tokens": counts}
+
+
+def score_source(rail: LearnableRail, texts: list[str], max_tokens: int, progress: bool) -> dict[str, object]:
+    """Score texts with test-time training off and on; return bucketed losses of both."""
+    # Positions past max_tokens are never reported, so cut texts before scoring to save time.
+    texts = [text[: max_tokens * CHARS_PER_TOKEN_BOUND] for text in texts]
+    result: dict[str, object] = {"texts": len(texts)}
+    for ttt in (False, True):
+        started = time.perf_counter()
+        losses = [rail.score(text, test_time_training=ttt) for text in tqdm(texts, disable=not progress)]
+        result["ttt_on" if ttt else "ttt_off"] = {
+            **bucketed(losses, max_tokens),
+            "seconds": time.perf_counter() - started,
+        }
+    result["text_tokens_scored"] = [min(max_tokens, len(rail.encode(text))) for text in texts]
+    return result
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    """Load the checkpoint, score every source and return the JSON-ready results."""
+    torch.set_num_threads(1)
+    rail = LearnableRail.from_pretrained(args.model)
+    sources = {
+        "sqlite_pages": sqlite_texts(),
+        "irc_heldout_hours": irc_hour_texts(),
+        "hadoop_validation": [hadoop_validation_text(args.corpus_documents, args.data_root)],
+    }
+    if args.quick:
+        sources = {name: texts[:1] for name, texts in sources.items()}
+    results = {}
+    for name, texts in sources.items():
+        results[name] = score_source(rail, texts, args.max_tokens, not args.no_progress)
+        logger.info("%s done", name)
+    return {
+        "model": str(args.model) if args.model else "bundled (tworail/data/model)",
+        "bucket_tokens": BUCKET,
+        "max_tokens": args.max_tokens,
+        "model_config": rail.model.config.to_dict(),
+        "sources": results,
+        "hardware": f"{platform.processor() or platform.machine()}, torch threads = 1",
+    }
+
+
+def print_table(results: dict[str, object]) -> None:
+    """Print one Markdown row per source and setting, one column per bucket."""
+    buckets = results["max_tokens"] // BUCKET
+    print("| source | TTT | " + " | ".join(f"{i * BUCKET}-{(i + 1) * BUCKET}" for i in range(buckets)) + " |")
+    print("|---" * (buckets + 2) + "|")
+    for name, source in results["sources"].items():
+        for setting in ("ttt_off", "ttt_on"):
+            row = source[setting]["mean_loss"]
+            print(f"| {name} | {setting} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
+        print(f"| {name} | tokens | " + " | ".join(str(c) for c in source["ttt_off"]["tokens"]) + " |")
+
+
+def main() -> None:
+    """Parse arguments, run the benchmark, print the table and write JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="model folder; default: the bundled checkpoint")
+    parser.add_argument(
+        "--corpus-documents",
+        type=Path,
+        default=Path("/work/runs/ttt-small/corpus/documents.jsonl"),
+        help="documents.jsonl of the corpus the checkpoint was trained on (gives the Hadoop validation split)",
+    )
+    parser.add_argument("--data-root", type=Path, default=Path("/work/shared/data"), help="public data folder")
+    parser.add_argument("--max-tokens", type=int, default=4096, help="positions scored into buckets of 256")
+    parser.add_argument("--quick", action="store_true", help="smoke run: one text per source, 512 tokens")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument("--json", type=Path, default=None, help="write the results to this JSON file")
+    args = parser.parse_args()
+    if args.quick:
+        args.max_tokens = 512
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    results = run(args)
+    print_table(results)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
