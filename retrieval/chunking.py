@@ -4,9 +4,9 @@ all-MiniLM-L6-v2 reads at most 256 word pieces and silently drops the rest, so
 every chunk, together with the title line prepended for embedding, is sized in
 the model's own word pieces. A chunk never crosses into a new section except
 that sections too small to stand alone (a heading, a menu) join the section
-after them. Long sections are cut at line boundaries, so a table row stays
-whole, with a small overlap; a line too long on its own is cut at sentence
-ends, then at spaces.
+after them. Long sections are cut at line boundaries with a small overlap, so a
+table row stays whole. A line too long on its own is cut at sentence ends,
+then at spaces.
 
 The node text is exactly ``document.text[start_char_idx:end_char_idx]``. The
 page and section titles live in metadata and enter only the embedded and

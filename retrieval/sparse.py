@@ -7,10 +7,11 @@ identifier matches strongly and its parts still match loosely. Plain words are
 Porter-stemmed so that 'codes' matches 'code' and 'released' matches 'release'.
 
 Document vectors carry BM25 term-frequency saturation with length
-normalisation; the inverse document frequency is applied at query time by the
-store (Qdrant's ``Modifier.IDF``), so query vectors carry only a weight per
-distinct term: 1, or more for key terms (identifiers, numbers, versions) that a
-matching passage should repeat exactly.
+normalisation. The store applies the inverse document frequency at query time
+(Qdrant's ``Modifier.IDF``, which qdrant-client 1.20 local mode applies too).
+A query vector therefore carries only a weight per distinct term: 1, or more
+for key terms (identifiers, numbers, versions) that a matching passage should
+repeat exactly.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def term_index(term: str) -> int:
     """Return the stable sparse index of a term: its CRC-32, an unsigned 32-bit integer.
 
     CRC-32 is fixed by the zlib format, so indices match across processes and
-    Python versions (unlike ``hash``); collisions among a corpus's distinct
+    Python versions, unlike ``hash``. Collisions among a corpus's distinct
     terms are rare at 2**32 buckets and only blur two terms' statistics.
     """
     return zlib.crc32(term.encode("utf-8"))

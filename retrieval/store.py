@@ -56,7 +56,7 @@ class Fusion(str, Enum):
 
 
 DEFAULT_FUSION = Fusion.LEXICAL_WEIGHTED
-"""Fusion used when none is given; see ``QdrantStore`` for the measurement behind it."""
+"""Fusion used when none is given; ``QdrantStore`` gives the measurement behind it."""
 
 
 class Hit(BaseModel):
@@ -133,14 +133,20 @@ def point_id(chunk_id: str) -> str:
 class QdrantStore(VectorStore):
     """Qdrant backend: embedded on disk, in memory (':memory:') or a server URL.
 
-    The default fusion is ``Fusion.LEXICAL_WEIGHTED``. On the 313 gold
-    questions over the 766-page SQLite 3.40.1 documentation, with
-    all-MiniLM-L6-v2, ranking by BM25 alone finds the gold page far more often
-    than dense similarity, because the questions turn on codes, names and
-    numbers; equal-weight RRF lets dense near-misses push exact matches out of
-    the top results, and weighting BM25 higher keeps them while dense still
-    breaks ties for paraphrased questions (figures in the benchmark report of
-    ``benchmarks/citation_eval.py``).
+    The default fusion is ``Fusion.LEXICAL_WEIGHTED`` (BM25 weighted 3 to 1).
+    Measured with ``benchmarks/citation_eval.py`` (313 gold questions over the
+    766-page SQLite 3.40.1 documentation, all-MiniLM-L6-v2, reference rail with
+    k=8), the share of first quotes that contain the gold answer was 0.943
+    with it, 0.943 for BM25 alone, 0.930 for equal-weight RRF, 0.927 for
+    DBSF, 0.623 for dense reranking of BM25 candidates and 0.278 for dense
+    alone. The questions turn on codes, names and numbers, which dense
+    similarity misses, so equal weights let dense near-misses displace exact
+    matches. The weighted fusion ties BM25 alone on answers and cites the gold
+    anchor slightly more often (0.981 against 0.974).
+
+    NOTE: local mode scores every stored sparse vector in Python for each
+    query; with the 12,761 chunks above the rail took about 0.37 s per question
+    (median, 2 shared CPU cores). A Qdrant server (pass its URL) avoids that scan.
     """
 
     def __init__(

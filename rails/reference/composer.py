@@ -166,8 +166,9 @@ class ExtractiveComposer:
         for candidate in candidates:
             counts.update(candidate.terms)
         spans = len(candidates)
-        # Key terms and phrases weigh as much as the rarest term: retrieval
-        # gathers candidates that repeat them, which says nothing against them.
+        # Key terms and phrases weigh as much as the rarest term, because
+        # retrieval gathers candidates that repeat them: being common among
+        # the candidates is no evidence against them.
         top_rarity = math.log((spans + 1) / 0.5)
         weights: dict[str, float] = {}
         for term in (*parsed.key_terms, *parsed.phrases):
@@ -319,9 +320,10 @@ def _quote_bounds(parsed: Question, spans: tuple[Span, ...], document: Document)
 def _answer_type_closeness(parsed: Question, spans: tuple[Span, ...], quote: str) -> float:
     """Return how close the asked-for value lies to what the question names.
 
-    1 when one span holds both a key term (or the question has none) and the
-    value, 0.75 when another span of the candidate holds the value, 0.25 when
-    only the lines the quote grew by do, and 0 when the quote has no value.
+    1 when one span contains both a key term (or the question has none) and
+    the value, 0.75 when another span of the candidate contains the value,
+    0.25 when only the lines the quote grew by do, and 0 when the quote has no
+    value.
     """
     typed = [span for span in spans if parsed.has_answer_type(span.text)]
     if typed:
