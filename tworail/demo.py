@@ -55,7 +55,7 @@ DEMO_TASKS: tuple[Task, ...] = (
 
 
 class DemoResult(BaseModel):
-    """What the demo did and measured."""
+    """Outcome and measurements of one demo run."""
 
     chunks: int
     """Chunks ingested from the bundled docs and threads."""
