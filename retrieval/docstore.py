@@ -65,6 +65,11 @@ class DocumentStore:
             )
         return Document.model_validate_json(row[0])
 
+    def __contains__(self, doc_id: object) -> bool:
+        with self._lock:
+            row = self._connection.execute("SELECT 1 FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return row is not None
+
     def find(self, source: str, tenant: str | None = None) -> list[str]:
         """Return the ids of the documents with this source, of one tenant or of all."""
         query = "SELECT doc_id FROM documents WHERE source = ?"

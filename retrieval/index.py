@@ -92,7 +92,10 @@ class DocumentIndex:
             nodes: list[TextNode] = []
             for document in unique.values():
                 document_nodes = self.chunker.chunk(document)
-                self.store.delete_document(document.doc_id)
+                if document.doc_id in self.documents:
+                    # Only a stored document can have chunks; skipping the others
+                    # spares local mode a scan of every payload per new document.
+                    self.store.delete_document(document.doc_id)
                 self.documents.put(document, len(document_nodes))
                 nodes.extend(document_nodes)
             self._index_nodes(nodes, progress=progress)
