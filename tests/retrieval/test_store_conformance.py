@@ -152,3 +152,11 @@ def test_idf_weighs_rare_terms_more(store):
     hits = search(store, "checkpoint vacuum", unit(0, 0, 1), k=3)
     assert hits[0].chunk_id == "rare"
     assert hits[1].chunk_id == "repeated"
+
+
+def test_large_local_store_warns(store, monkeypatch, caplog):
+    monkeypatch.setattr("tworail.retrieval.store.LOCAL_MODE_POINT_LIMIT", 4)
+    with caplog.at_level("WARNING", logger="tworail.retrieval.store"):
+        store.upsert([chunk("c9", "one more chunk", unit(0, 0, 1))])
+        store.upsert([chunk("c10", "and another", unit(0, 0, 1))])
+    assert caplog.text.count("run a Qdrant server and pass its URL") == 1
