@@ -34,7 +34,7 @@ class DocumentIndex:
     """Stored documents plus their chunks in a vector store, searchable by tenant.
 
     ``len(index)`` is the number of stored documents. The index may be shared
-    between threads: writes are serialised by a lock.
+    between threads: one lock serialises every call into the vector store.
     """
 
     def __init__(
@@ -130,7 +130,8 @@ class DocumentIndex:
                 tenant = None
         dense = self.embedder.get_query_embedding(query)
         sparse = self.encoder.encode_query(query)
-        return self.store.search(dense, sparse, k, tenant)
+        with self._lock:
+            return self.store.search(dense, sparse, k, tenant)
 
     def document(self, doc_id: str) -> Document:
         """Return a stored document; raise DocumentNotFoundError when there is none."""
@@ -171,7 +172,8 @@ class DocumentIndex:
 
     def chunk_count(self, tenant: str | None = None) -> int:
         """Return the number of indexed chunks, of one tenant or of all."""
-        return self.store.count(tenant)
+        with self._lock:
+            return self.store.count(tenant)
 
     def __len__(self) -> int:
         return len(self.documents)

@@ -114,3 +114,12 @@ def test_remove_document(index, pages):
 def test_blank_query_returns_nothing(index, pages):
     index.add(load_documents([pages]))
     assert index.search("   ") == []
+
+
+def test_search_from_threads(index, pages):
+    from concurrent.futures import ThreadPoolExecutor
+
+    index.add(load_documents([pages]))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: index.search("SQLITE_BUSY", k=1)[0].source, range(8)))
+    assert results == ["codes.html"] * 8
