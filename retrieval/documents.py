@@ -70,7 +70,7 @@ class Document(BaseModel):
     content_type: str
     """MIME type of the original, for example 'text/html'."""
     provenance: Provenance
-    """Where the document came from, who owns it and its tenant."""
+    """Origin, owner and tenant of the document."""
     sections: list[Section] = Field(default_factory=list)
     """Sections in document order; together they cover all non-blank text."""
     title: str = ""
@@ -196,9 +196,10 @@ def load_documents(
 ) -> list[Document]:
     """Load files and folders as Documents.
 
-    A folder is walked recursively in sorted order; its files of a supported
-    type are loaded with sources relative to that folder, and other files and
-    hidden entries are skipped. A file given directly gets its name as source.
+    A folder is walked recursively in sorted order. Its files of a supported
+    type are loaded with sources relative to that folder, while other files
+    and hidden entries are skipped. A file given directly gets its name as
+    source.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
