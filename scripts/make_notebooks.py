@@ -46,13 +46,21 @@ for claim in answer.claims:
 assert answer.claims and answer.claims[0].citations"""),
     ("markdown", """## Learning support threads
 
-`learn` runs the TTT-E2E inner loop over the text (one SGD step on the fast weights per
-mini-batch) and appends the event to the audit log. The loss on the learned text drops."""),
+`learn` sends the text through the governed learn path: the data contract, the learn
+policy (the built-in one learns the bundled threads after redaction), redaction, rate
+limits and budgets, a shadow update checked by the acceptance gate, then the commit. The
+update itself is the TTT-E2E inner loop: one SGD step on the fast weights per mini-batch.
+Every outcome, rejections included, is an audit event."""),
     ("code", """threads = support_threads("learn")[:10]
 for thread in threads:
-    event = agent.learn(thread.text, thread.provenance())
-    print(f"{event.source}: {event.tokens} tokens, loss {event.loss_before:.3f} -> {event.loss_after:.3f}, "
-          f"update norm {event.update_norm:.3f}")"""),
+    outcome = agent.learn(thread.text, thread.provenance())
+    event = outcome.event
+    print(f"{outcome.status} {event.source}: {event.tokens} tokens, loss {event.loss_before:.3f} -> "
+          f"{event.loss_after:.3f}, update norm {event.update_norm:.3f}")
+committed = agent.audit.events(kind="learn")
+print(f"{len(committed)} of {len(threads)} threads committed")
+assert committed, "no thread was committed"
+"""),
     ("markdown", """## A pattern question
 
 Questions about what usually happens go to the learnable rail. With candidate answers it
