@@ -289,13 +289,13 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from tworail.admission import InvalidTaskError
     from tworail.governance.errors import GovernanceError
-    from tworail.retrieval.errors import IngestError
+    from tworail.retrieval.errors import EmbeddingModelError, IngestError, StoreError
 
     try:
         if hasattr(args, "handler"):
             return args.handler(args)
         return COMMANDS[args.command](args)
-    except (CommandError, IngestError, InvalidTaskError, GovernanceError) as error:
+    except (CommandError, IngestError, InvalidTaskError, GovernanceError, StoreError, EmbeddingModelError) as error:
         print(f"tworail {args.command}: {error}", file=sys.stderr)
         return EXIT_INPUT_ERROR
 
