@@ -125,6 +125,11 @@ def test_learn_with_policy_then_audit_verify(tmp_path, capsys, offline_agent):
     assert status == 0
     assert "hash chain intact" in out
 
+    (notes / "b.txt").write_text("the scanner on floor three needs a driver update\n" * 5)
+    status, out, _ = run(capsys, "learn", str(notes / "b.txt"), "--data-dir", str(tmp_path / "data"))
+    assert status == 0, "the policy put in force earlier must still apply"
+    assert "learned b.txt" in out
+
 
 def test_governance_commands_registered(tmp_path, capsys):
     status, out, _ = run(capsys, "policy", "--show-default", "--data-dir", str(tmp_path))

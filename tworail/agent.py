@@ -185,6 +185,23 @@ class TwoRail:
         with self._lock:
             self.learner.set_policy(policy, actor=actor)
 
+    def install_policy(self, path: Path | str, *, actor: str = "local") -> LearnPolicy:
+        """Validate a policy TOML file, keep a copy in the data directory and put it in force.
+
+        The copy at `<data_dir>/governance/policy.toml` is the policy later processes
+        open with, so the policy stays in force after this one exits.
+        """
+        from tworail.governance.policy import load_policy
+
+        policy = load_policy(Path(path))
+        target = self.data_dir / "governance" / "policy.toml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(Path(path).read_text(encoding="utf-8"), encoding="utf-8")
+        os.replace(tmp, target)
+        self.set_policy(policy, actor=actor)
+        return policy
+
     def learn(self, text: str, provenance: Provenance, *, request: SignedRequest | None = None,
               actor: str | None = None) -> LearnOutcome:
         """Learn `text` through the governed learn path and return the outcome.

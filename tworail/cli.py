@@ -78,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     learn.add_argument("--retention-days", type=int, default=None,
                        help="days the learned content may be kept (default: the policy's retention for the source)")
     learn.add_argument("--policy", type=Path, default=None,
-                       help="learn policy TOML to put in force first (default: the data dir's, else the built-in one)")
+                       help="learn policy TOML to put in force and keep in the data dir for later commands "
+                            "(default: the data dir's, else the built-in one)")
 
     train = commands.add_parser("train", parents=[common],
                                 help="pretrain and meta-train a TTT-E2E model from a JSON config; resumes a stopped run")
@@ -209,7 +210,6 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _cmd_learn(args: argparse.Namespace) -> int:
-    from tworail.governance.policy import load_policy
     from tworail.retrieval.documents import load_documents
 
     documents = load_documents(args.paths, tenant=args.tenant, owner=args.owner)
@@ -221,7 +221,7 @@ def _cmd_learn(args: argparse.Namespace) -> int:
         items.append((document.text, provenance))
     with _agent(args) as agent:
         if args.policy is not None:
-            agent.set_policy(load_policy(args.policy), actor=f"cli:{getpass.getuser()}")
+            agent.install_policy(args.policy, actor=f"cli:{getpass.getuser()}")
         outcomes = agent.learn_many(items, progress=True, total=len(items))
     for (_, provenance), outcome in zip(items, outcomes):
         event = outcome.event
