@@ -228,6 +228,8 @@ def _cmd_learn(args: argparse.Namespace) -> int:
         if outcome.committed:
             print(f"learned {provenance.source_id}: {event.tokens} tokens, loss {event.loss_before:.3f} -> "
                   f"{event.loss_after:.3f}, update norm {event.update_norm:.4f} (audit event {event.event_id})")
+            for alert in outcome.alerts:
+                print(f"drift alert after {provenance.source_id}: {alert.message}")
         else:
             print(f"{outcome.status} {provenance.source_id}: {outcome.reason} (rule {outcome.rule}, "
                   f"audit event {event.event_id})")

@@ -357,7 +357,7 @@ class GovernedLearner:
         if event is not None:
             raise _Rejected("rejected", "drift.frozen",
                             [f"learning is frozen since audit event {event.event_id} ({'; '.join(event.reasons)}); "
-                             "a person must review it and call resume()"], "freeze")
+                             "a person must review it and resume learning (`tworail resume` or GovernedLearner.resume)"], "freeze")
 
     def _rate_limit(self, principal: str, source: str) -> None:
         try:
