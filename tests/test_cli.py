@@ -135,3 +135,39 @@ def test_governance_commands_registered(tmp_path, capsys):
     status, out, _ = run(capsys, "policy", "--show-default", "--data-dir", str(tmp_path))
     assert status == 0
     assert "default_action" in out
+
+
+def test_signed_learning_after_keys_created(tmp_path, capsys, offline_agent):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.txt").write_text("the printer on floor two jams when duplex is on\n" * 5)
+    policy = tmp_path / "policy.toml"
+    policy.write_text(NOTES_POLICY)
+    data = str(tmp_path / "data")
+    key_file = tmp_path / "bot.key"
+
+    status, out, _ = run(capsys, "keys", "support-bot", "--out", str(key_file), "--data-dir", data)
+    assert status == 0
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+
+    status, out, _ = run(capsys, "learn", str(notes), "--policy", str(policy), "--data-dir", data)
+    assert status == 1
+    assert "rejected a.txt" in out
+
+    status, out, _ = run(capsys, "learn", str(notes), "--principal", "support-bot", "--key-file", str(key_file),
+                         "--data-dir", data)
+    assert status == 0
+    assert "learned a.txt" in out
+
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text("00" * 32 + "\n")
+    status, out, _ = run(capsys, "learn", str(notes), "--principal", "support-bot", "--key-file", str(wrong),
+                         "--data-dir", data)
+    assert status == 1
+    assert "signature" in out
+
+
+def test_principal_without_key_file_fails(tmp_path, capsys):
+    status, _, err = run(capsys, "learn", str(tmp_path), "--principal", "bot", "--data-dir", str(tmp_path))
+    assert status == 1
+    assert "--key-file" in err

@@ -172,12 +172,16 @@ class TwoRail:
         """The governed learn path over the learnable rail, opened on first use.
 
         It uses `<data_dir>/governance/policy.toml` when that file exists, else the
-        built-in default policy, and shares this agent's audit log.
+        built-in default policy, and shares this agent's audit log. When
+        `<data_dir>/governance/keys.json` exists, it accepts only signed requests.
         """
         if self._learner is None:
+            from tworail.governance.keystore import load_keyring
             from tworail.governance.learner import GovernedLearner
 
-            self._learner = GovernedLearner(self.learnable, self.data_dir, audit=self.audit)
+            # With a key file in the data directory, every learning request must be signed.
+            self._learner = GovernedLearner(self.learnable, self.data_dir, audit=self.audit,
+                                            keyring=load_keyring(self.data_dir))
         return self._learner
 
     def set_policy(self, policy: LearnPolicy, *, actor: str = "local") -> None:
@@ -214,12 +218,14 @@ class TwoRail:
             return self.learner.learn(text, provenance, request=request, actor=actor)
 
     def learn_many(self, items: Iterable[tuple[str, Provenance]], *, progress: bool = False,
-                   total: int | None = None) -> list[LearnOutcome]:
-        """Learn several texts in order through the governed learn path."""
+                   total: int | None = None, sign: Callable[[str, Provenance], SignedRequest] | None = None
+                   ) -> list[LearnOutcome]:
+        """Learn several texts in order through the governed learn path, each signed by `sign` if given."""
         outcomes = []
         bar = tqdm(items, total=total, desc="learning", unit="doc", disable=not progress)
         for text, provenance in bar:
-            outcome = self.learn(text, provenance)
+            request = sign(text, provenance) if sign is not None else None
+            outcome = self.learn(text, provenance, request=request)
             outcomes.append(outcome)
             bar.set_postfix_str(outcome.status)
         return outcomes

@@ -5,6 +5,7 @@
     tworail ask QUESTION          answer one question (--json for the JSON record)
     tworail ask --jsonl [FILE]    answer one JSON object per line ({"question": ...})
     tworail learn PATH...         learn text files through the governed learn path
+    tworail keys PRINCIPAL --out F  create a signing key; learning then requires signed requests
     tworail train CONFIG          pretrain and meta-train a TTT-E2E model; resumes a stopped run
     tworail audit [--verify]      summarize or verify the audit log
     tworail policy, unlearn, revert, changes, contributors, expire, freeze, resume,
@@ -77,9 +78,16 @@ def _parser() -> argparse.ArgumentParser:
                        help="person or team accountable for the documents (default: the current user)")
     learn.add_argument("--retention-days", type=int, default=None,
                        help="days the learned content may be kept (default: the policy's retention for the source)")
+    learn.add_argument("--principal", default=None, help="sign each request as this principal (see `tworail keys`)")
+    learn.add_argument("--key-file", type=Path, default=None, help="file with the principal's hex HMAC secret")
     learn.add_argument("--policy", type=Path, default=None,
                        help="learn policy TOML to put in force and keep in the data dir for later commands "
                             "(default: the data dir's, else the built-in one)")
+
+    keys = commands.add_parser("keys", parents=[common],
+                               help="create a principal's HMAC key; from then on learning requests must be signed")
+    keys.add_argument("principal", help="name of the principal, for example support-bot")
+    keys.add_argument("--out", type=Path, required=True, help="file to write the principal's hex secret to (mode 0600)")
 
     train = commands.add_parser("train", parents=[common],
                                 help="pretrain and meta-train a TTT-E2E model from a JSON config; resumes a stopped run")
@@ -209,6 +217,35 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _signer(args: argparse.Namespace):
+    """Return a function that signs learning requests, or None without --principal."""
+    from tworail.governance.auth import sign_request
+
+    if (args.principal is None) != (args.key_file is None):
+        raise CommandError("pass --principal and --key-file together to sign learning requests")
+    if args.principal is None:
+        return None
+    try:
+        key = bytes.fromhex(args.key_file.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError) as error:
+        raise CommandError(f"cannot read a hex secret from {args.key_file}: {error}") from None
+    return lambda text, provenance: sign_request(text, provenance, principal=args.principal, key=key)
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from tworail.agent import default_data_dir
+    from tworail.governance.keystore import add_hmac_key, keys_path
+
+    data_dir = args.data_dir or default_data_dir()
+    secret = add_hmac_key(data_dir, args.principal)
+    descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(secret.hex() + "\n")
+    print(f"key of {args.principal} written to {args.out}; {keys_path(data_dir)} now requires signed learning "
+          f"requests (tworail learn --principal {args.principal} --key-file {args.out})")
+    return EXIT_OK
+
+
 def _cmd_learn(args: argparse.Namespace) -> int:
     from tworail.retrieval.documents import load_documents
 
@@ -219,10 +256,11 @@ def _cmd_learn(args: argparse.Namespace) -> int:
         if args.retention_days is not None:
             provenance = provenance.model_copy(update={"retention_days": args.retention_days})
         items.append((document.text, provenance))
+    sign = _signer(args)
     with _agent(args) as agent:
         if args.policy is not None:
             agent.install_policy(args.policy, actor=f"cli:{getpass.getuser()}")
-        outcomes = agent.learn_many(items, progress=True, total=len(items))
+        outcomes = agent.learn_many(items, progress=True, total=len(items), sign=sign)
     for (_, provenance), outcome in zip(items, outcomes):
         event = outcome.event
         if outcome.committed:
@@ -279,6 +317,7 @@ COMMANDS = {
     "ingest": _cmd_ingest,
     "ask": _cmd_ask,
     "learn": _cmd_learn,
+    "keys": _cmd_keys,
     "train": _cmd_train,
     "audit": _cmd_audit,
 }
