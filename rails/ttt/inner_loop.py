@@ -124,6 +124,9 @@ def run_inner_loop(
     `caches` and `start_position` continue an earlier call on the same stream; the
     start must be a multiple of the mini-batch so that mini-batches stay aligned.
     """
+    # TODO: in "exact" mode autograd keeps every mini-batch's activations until the outer
+    # backward; rematerializing each inner step (keeping only the fast weights and the KV
+    # cache per mini-batch) is not implemented, so meta-training memory grows with length.
     config = model.config
     batch, length = inputs.shape
     b = inner.mini_batch
