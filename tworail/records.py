@@ -16,7 +16,7 @@ RailName = Literal["learnable", "reference"]
 """Name of a rail: the test-time-training model or frozen model plus retrieval."""
 
 ClaimProvenance = Literal["cited", "learned"]
-"""Where a claim comes from: verified quotes, or the learned weights (uncited)."""
+"""Origin of a claim: verified quotes, or the learned weights (uncited)."""
 
 
 def utc_now() -> datetime:
@@ -25,7 +25,7 @@ def utc_now() -> datetime:
 
 
 class Provenance(BaseModel):
-    """Where a document came from and how long it may be kept."""
+    """Origin of a document and how long it may be kept."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -66,7 +66,7 @@ class RouteDecision(BaseModel):
     precision: float = Field(ge=0.0, le=1.0)
     """How much the task needs exact values and verbatim sources, from 0 to 1."""
     risk: float = Field(ge=0.0, le=1.0)
-    """How costly a wrong answer is, from 0 to 1."""
+    """Cost of a wrong answer, from 0 to 1."""
     reasons: list[str] = Field(default_factory=list)
     """One line per signal that fired, readable by a person."""
     features: dict[str, float] = Field(default_factory=dict)
@@ -118,7 +118,7 @@ class Claim(BaseModel):
 
 
 class RailAnswer(BaseModel):
-    """What one rail returns for a task."""
+    """One rail's answer to a task."""
 
     rail: RailName
     """Rail that produced the answer."""
@@ -136,7 +136,7 @@ class Conflict(BaseModel):
     claim: str
     """Text of the learned claim."""
     reason: str
-    """Why it conflicts, for example the value that no cited span contains."""
+    """Reason for the conflict, for example the value that no cited span contains."""
 
 
 class MergedAnswer(BaseModel):
@@ -210,7 +210,7 @@ class AuditEvent(BaseModel):
     time: datetime = Field(default_factory=utc_now)
     """When the event happened, UTC."""
     kind: str
-    """What happened, for example 'learn'."""
+    """Kind of event, for example 'learn'."""
     actor: str = "local"
     """Principal that caused the event."""
     source: str = ""
