@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from tworail.rails.ttt.config import ConfigError
 from tworail.rails.ttt.hf_attention import RotaryFunction, window_attention
-from tworail.rails.ttt.model import FastWeights, KVCache, RMSNorm, SwiGLU
+from tworail.rails.ttt.model import FastWeights, KVCache, PrefixSuffixModel, RMSNorm, SwiGLU
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def _rotary_function(causal_lm: nn.Module) -> RotaryFunction:
     return module.apply_rotary_pos_emb
 
 
-class HFTTTModel(nn.Module):
+class HFTTTModel(PrefixSuffixModel):
     """A Hugging Face causal LM as a TTT-E2E model: windowed prefix layers, suffix layers with prime MLPs."""
 
     def __init__(self, causal_lm: nn.Module, config: HFTTTConfig, prime_seed: int = 0) -> None:
@@ -229,43 +229,6 @@ class HFTTTModel(nn.Module):
             new_caches.append(cache)
         return h, new_caches
 
-    def run_prefix(
-        self, tokens: Tensor, positions: Tensor, caches: list[KVCache | None], explicit: bool = False
-    ) -> tuple[Tensor, list[KVCache]]:
-        """Embed tokens (B, T) and run the prefix layers, which never see fast weights."""
-        return self.run_blocks(
-            self.embed_tokens(tokens), positions, range(self.config.n_prefix), caches, None, explicit
-        )
-
-    def run_suffix(
-        self,
-        h: Tensor,
-        positions: Tensor,
-        caches: list[KVCache | None],
-        fast: FastWeights | None,
-        explicit: bool = True,
-    ) -> tuple[Tensor, list[KVCache]]:
-        """Run the suffix layers on prefix output h (B, T, d) with fast weights in the prime MLPs."""
-        layers = range(self.config.n_prefix, self.config.n_layers)
-        return self.run_blocks(h, positions, layers, caches, fast, explicit)
-
     def lm_head(self, h: Tensor) -> Tensor:
         """Return next-token logits (B, T, vocab) from the final norm and the checkpoint's LM head."""
         return self.hf.get_output_embeddings()(self.hf.model.norm(h))
-
-    def forward(
-        self,
-        tokens: Tensor,
-        fast: FastWeights | None = None,
-        start_position: int = 0,
-        explicit: bool = False,
-    ) -> Tensor:
-        """Return logits (B, T, vocab) for a whole sequence without caches or updates.
-
-        The prime MLPs use W0, or `fast` when given.
-        """
-        positions = torch.arange(start_position, start_position + tokens.shape[1], device=tokens.device)
-        empty: list[KVCache | None] = [None] * self.config.n_layers
-        h, _ = self.run_prefix(tokens, positions, empty[: self.config.n_prefix], explicit)
-        h, _ = self.run_suffix(h, positions, empty[self.config.n_prefix :], fast, explicit)
-        return self.lm_head(h)

@@ -223,7 +223,54 @@ class Block(nn.Module):
         return h, cache
 
 
-class TTTModel(nn.Module):
+class PrefixSuffixModel(nn.Module):
+    """The prefix/suffix split shared by TTT-E2E models: what the inner loop drives.
+
+    A subclass provides `config` (with `n_prefix` and `n_layers`), `embed_tokens`,
+    `run_blocks` and `lm_head`; the prefix and suffix passes and the plain forward
+    pass follow from those.
+    """
+
+    def run_prefix(
+        self, tokens: Tensor, positions: Tensor, caches: list[KVCache | None], explicit: bool = False
+    ) -> tuple[Tensor, list[KVCache]]:
+        """Embed tokens (B, T) and run the prefix blocks, which never see fast weights."""
+        return self.run_blocks(
+            self.embed_tokens(tokens), positions, range(self.config.n_prefix), caches, None, explicit
+        )
+
+    def run_suffix(
+        self,
+        h: Tensor,
+        positions: Tensor,
+        caches: list[KVCache | None],
+        fast: FastWeights | None,
+        explicit: bool = True,
+    ) -> tuple[Tensor, list[KVCache]]:
+        """Run the suffix blocks on prefix output h (B, T, d) with fast weights in the prime MLPs."""
+        layers = range(self.config.n_prefix, self.config.n_layers)
+        return self.run_blocks(h, positions, layers, caches, fast, explicit)
+
+    def forward(
+        self,
+        tokens: Tensor,
+        fast: FastWeights | None = None,
+        start_position: int = 0,
+        explicit: bool = False,
+    ) -> Tensor:
+        """Return logits (B, T, vocab) for a whole sequence without caches or updates.
+
+        The prime MLPs use W0, or `fast` when given. This is the pretraining forward
+        pass and the "no test-time training" baseline.
+        """
+        positions = torch.arange(start_position, start_position + tokens.shape[1], device=tokens.device)
+        empty: list[KVCache | None] = [None] * self.config.n_layers
+        h, _ = self.run_prefix(tokens, positions, empty[: self.config.n_prefix], explicit)
+        h, _ = self.run_suffix(h, positions, empty[self.config.n_prefix :], fast, explicit)
+        return self.lm_head(h)
+
+
+class TTTModel(PrefixSuffixModel):
     """The TTT-E2E language model: prefix blocks, suffix blocks with prime MLPs, tied LM head."""
 
     def __init__(self, config: ModelConfig) -> None:
@@ -282,44 +329,6 @@ class TTTModel(nn.Module):
             new_caches.append(cache)
         return h, new_caches
 
-    def run_prefix(
-        self, tokens: Tensor, positions: Tensor, caches: list[KVCache | None], explicit: bool = False
-    ) -> tuple[Tensor, list[KVCache]]:
-        """Embed tokens (B, T) and run the prefix blocks, which never see fast weights."""
-        return self.run_blocks(
-            self.embed_tokens(tokens), positions, range(self.config.n_prefix), caches, None, explicit
-        )
-
-    def run_suffix(
-        self,
-        h: Tensor,
-        positions: Tensor,
-        caches: list[KVCache | None],
-        fast: FastWeights | None,
-        explicit: bool = True,
-    ) -> tuple[Tensor, list[KVCache]]:
-        """Run the suffix blocks on prefix output h (B, T, d) with fast weights in the prime MLPs."""
-        layers = range(self.config.n_prefix, self.config.n_layers)
-        return self.run_blocks(h, positions, layers, caches, fast, explicit)
-
     def lm_head(self, h: Tensor) -> Tensor:
         """Return next-token logits (B, T, vocab) from the final norm and the tied embeddings."""
         return self.final_norm(h) @ self.embed.t()
-
-    def forward(
-        self,
-        tokens: Tensor,
-        fast: FastWeights | None = None,
-        start_position: int = 0,
-        explicit: bool = False,
-    ) -> Tensor:
-        """Return logits (B, T, vocab) for a whole sequence without caches or updates.
-
-        The prime MLPs use W0, or `fast` when given. This is the pretraining forward
-        pass and the "no test-time training" baseline.
-        """
-        positions = torch.arange(start_position, start_position + tokens.shape[1], device=tokens.device)
-        empty: list[KVCache | None] = [None] * self.config.n_layers
-        h, _ = self.run_prefix(tokens, positions, empty[: self.config.n_prefix], explicit)
-        h, _ = self.run_suffix(h, positions, empty[self.config.n_prefix :], fast, explicit)
-        return self.lm_head(h)
