@@ -8,7 +8,7 @@ import unicodedata
 from tworail.records import Task
 
 MAX_QUESTION_CHARS = 4000
-"""Longest question accepted, in characters after sanitizing."""
+"""Maximum question length accepted, in characters after sanitizing."""
 
 _SPACES = re.compile(r"\s+")
 

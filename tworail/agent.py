@@ -126,7 +126,7 @@ class TwoRail:
 
             self._learnable = LearnableRail.from_pretrained()
             weights = self._fast_weights_path()
-            # NOTE: the audit trail, not this file, says which state is current. After a
+            # NOTE: the audit trail, not this file, records which state is current. After a
             # crash between the audit row and this file's write, asks use the previous
             # weights until the governed learner opens and repairs the file.
             if weights.exists():

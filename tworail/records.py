@@ -234,7 +234,7 @@ class AuditEvent(BaseModel):
     rule: str = ""
     """Policy, gate or monitor rule that made the decision, for example 'acceptance.gold_loss'."""
     reasons: list[str] = Field(default_factory=list)
-    """Why the decision was made, one line each, readable by a person."""
+    """Reasons for the decision, one line each, readable by a person."""
     snapshot_id: str = ""
     """Content id (SHA-256) of the fast weights after the event, for events that change them."""
     parent_snapshot_id: str = ""

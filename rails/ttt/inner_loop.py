@@ -125,8 +125,8 @@ def run_inner_loop(
     start must be a multiple of the mini-batch so that mini-batches stay aligned.
     """
     # TODO: in "exact" mode autograd keeps every mini-batch's activations until the outer
-    # backward; rematerializing each inner step (keeping only the fast weights and the KV
-    # cache per mini-batch) is not implemented, so meta-training memory grows with length.
+    # backward, so meta-training memory grows with the sequence length. Rematerializing each
+    # inner step, which keeps only the fast weights and the KV cache per mini-batch, is missing.
     config = model.config
     batch, length = inputs.shape
     b = inner.mini_batch

@@ -47,7 +47,7 @@ class LearnableRail:
     """Inner SGD learning rate of `learn` (persistent mode); per-request reading uses `inner`.
 
     The checkpoint is meta-trained for the inner rate of 1.0 of TTT-E2E (Tandon et al., arXiv 2512.23675) within one sequence. Carried
-    over from document to document at 1.0, the fast weights drift: on the bundled checkpoint,
+    over from document to document at 1.0, the fast weights drift. On the bundled checkpoint,
     learning the 123 bundled threads raised the loss on 52 held-out threads from 4.75 to
     4.86 nats per token at 1.0, and to 4.79 at 0.1 (one CPU thread, `learn` per thread).
     """
