@@ -8,11 +8,17 @@ Sources (all read from a data root laid out like the project's shared data folde
   out entirely because the bundled demo threads come from it.
 - SQLite 3.40.1 documentation: the visible text of every HTML page in
   `sqlite-doc-3.40.1-html.tar.xz`, minus a configurable held-out slice of pages.
-- Apache Hadoop issues from GitBugs (CC BY 4.0): summary and description.
+- Apache Hadoop issues from GitBugs (CC BY 4.0): summary and description. The
+  latest issues by creation date are held out, so evaluation text comes after
+  everything the model was trained on.
+- Optionally, a built Debian documentation corpus (`debian_corpus`), its train
+  split thinned to a character budget (about the size of the other sources together).
 
 The LogHub logs are never read (their licence excludes shipped training data).
 The builder writes the documents as JSONL and a manifest listing every input
-file with its SHA-256 and size, the document counts and the splits.
+file with its SHA-256 and size, the document counts and the splits. Held-out
+Hadoop issues and Debian documents are written too, with split 'held_out', so an
+evaluation can read them; tokenizer and training never do.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import logging
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -34,6 +41,8 @@ IRC_TRAIN_ARCHIVE = f"{IRC_DIR}/train.tar.xz"
 IRC_TRAIN_CLUSTERS = f"{IRC_DIR}/gold.train.clusters.txt"
 SQLITE_ARCHIVE = "sqlite-docs/sqlite-doc-3.40.1-html.tar.xz"
 HADOOP_CSV = "gitbugs/hadoop/hadoop_bugs.csv"
+HADOOP_DATE_FORMAT = "%d/%b/%y %H:%M"
+"""Format of the Created column of the GitBugs CSV, for example '30/Sep/21 17:20'."""
 VALIDATION_EVERY = 50
 """Every n-th document (in build order) goes to the validation split."""
 
@@ -52,6 +61,8 @@ class Document:
     """Id inside the source, for example the page path or the issue id."""
     text: str
     """Plain text of the document."""
+    held_out: bool = False
+    """Whether the document is kept out of training and validation (written with split 'held_out')."""
 
 
 @dataclass
@@ -64,8 +75,20 @@ class CorpusSpec:
     """SQLite page paths inside the archive (such as 'wal.html') kept out of training."""
     include_hadoop: bool = True
     """Whether to add the Hadoop issue summaries and descriptions."""
+    hadoop_held_out_fraction: float = 0.05
+    """Fraction of Hadoop issues, the latest by creation date, kept out of training."""
     debian_corpus_dir: Path | None = None
     """Folder written by `build_debian_corpus` whose train split is added, or None."""
+    debian_max_characters: int | None = None
+    """Budget of Debian training text: every n-th document is kept so the total stays under it; None keeps all."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.hadoop_held_out_fraction < 1.0:
+            raise CorpusError(
+                f"hadoop_held_out_fraction={self.hadoop_held_out_fraction} must be in [0, 1); 0.05 holds out the latest 5%"
+            )
+        if self.debian_max_characters is not None and self.debian_max_characters <= 0:
+            raise CorpusError(f"debian_max_characters={self.debian_max_characters} must be positive, or None for no budget")
 
 
 class _TextExtractor(HTMLParser):
@@ -151,15 +174,51 @@ def sqlite_pages(archive: Path, held_out: set[str]) -> Iterator[Document]:
                 yield Document("sqlite-docs", name, text)
 
 
-def hadoop_issues(path: Path) -> Iterator[Document]:
-    """Yield 'summary, blank line, description' for each Hadoop issue."""
+def _created(row: dict[str, str]) -> datetime:
+    value = (row.get("Created") or "").strip()
+    try:
+        return datetime.strptime(value, HADOOP_DATE_FORMAT)
+    except ValueError:
+        raise CorpusError(
+            f"Hadoop issue {row.get('Issue id')!r} has Created={value!r}; expected a date like '30/Sep/21 17:20'"
+        ) from None
+
+
+def hadoop_issues(path: Path, held_out_fraction: float = 0.0) -> Iterator[Document]:
+    """Yield 'summary, blank line, description' for each Hadoop issue, oldest first.
+
+    The latest `held_out_fraction` of the issues by creation date come out marked held out.
+    """
     csv.field_size_limit(1 << 30)
     with open(_require(path), encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            summary = (row.get("Summary") or "").strip()
-            description = (row.get("Description") or "").strip()
-            if summary or description:
-                yield Document("hadoop-issues", row.get("Issue id") or summary, f"{summary}\n\n{description}".strip())
+        rows = [row for row in csv.DictReader(handle) if (row.get("Summary") or row.get("Description") or "").strip()]
+    rows.sort(key=_created)
+    first_held_out = len(rows) - int(len(rows) * held_out_fraction)
+    for index, row in enumerate(rows):
+        summary = (row.get("Summary") or "").strip()
+        description = (row.get("Description") or "").strip()
+        text = f"{summary}\n\n{description}".strip()
+        yield Document("hadoop-issues", row.get("Issue id") or summary, text, held_out=index >= first_held_out)
+
+
+def within_budget(documents: list[Document], max_characters: int | None) -> list[Document]:
+    """Keep every n-th document, n the smallest stride that brings the total under `max_characters`.
+
+    Striding keeps the mix of packages; documents past the budget are dropped at the end.
+    """
+    total = sum(len(doc.text) for doc in documents)
+    if max_characters is None or total <= max_characters:
+        return documents
+    stride = -(-total // max_characters)
+    kept: list[Document] = []
+    used = 0
+    for doc in documents[::stride]:
+        if used + len(doc.text) > max_characters:
+            break
+        kept.append(doc)
+        used += len(doc.text)
+    logger.info("kept %d of %d documents (%d of %d characters, stride %d)", len(kept), len(documents), used, total, stride)
+    return kept
 
 
 def file_record(path: Path, root: Path) -> dict[str, object]:
@@ -178,12 +237,14 @@ def build_documents(spec: CorpusSpec, unpack_dir: Path) -> list[Document]:
     documents.extend(irc_threads(root / IRC_TRAIN_ARCHIVE, root / IRC_TRAIN_CLUSTERS, unpack_dir))
     documents.extend(sqlite_pages(root / SQLITE_ARCHIVE, set(spec.held_out_pages)))
     if spec.include_hadoop:
-        documents.extend(hadoop_issues(root / HADOOP_CSV))
+        documents.extend(hadoop_issues(root / HADOOP_CSV, spec.hadoop_held_out_fraction))
     if spec.debian_corpus_dir is not None:
         # Imported here because debian_corpus itself imports this module.
         from tworail.rails.ttt.debian_corpus import debian_documents
 
-        documents.extend(debian_documents(spec.debian_corpus_dir))
+        debian = list(debian_documents(spec.debian_corpus_dir, include_held_out=True))
+        documents.extend(within_budget([doc for doc in debian if not doc.held_out], spec.debian_max_characters))
+        documents.extend(doc for doc in debian if doc.held_out)
     if not documents:
         raise CorpusError(f"no documents found under {root}")
     return documents
@@ -192,6 +253,17 @@ def build_documents(spec: CorpusSpec, unpack_dir: Path) -> list[Document]:
 def split_of(index: int) -> str:
     """Return 'validation' for every `VALIDATION_EVERY`-th document, else 'train'."""
     return "validation" if index % VALIDATION_EVERY == VALIDATION_EVERY - 1 else "train"
+
+
+def _splits(documents: list[Document]) -> Iterator[str]:
+    """Yield each document's split: held-out ones stay out of the train/validation count."""
+    index = 0
+    for doc in documents:
+        if doc.held_out:
+            yield "held_out"
+        else:
+            yield split_of(index)
+            index += 1
 
 
 def write_corpus(spec: CorpusSpec, out_dir: Path) -> dict[str, object]:
@@ -204,8 +276,7 @@ def write_corpus(spec: CorpusSpec, out_dir: Path) -> dict[str, object]:
     documents = build_documents(spec, out_dir / "unpacked")
     counts: dict[str, dict[str, int]] = {}
     with open(out_dir / "documents.jsonl", "w", encoding="utf-8") as handle:
-        for index, doc in enumerate(documents):
-            split = split_of(index)
+        for doc, split in zip(documents, _splits(documents)):
             handle.write(json.dumps({"source": doc.source, "id": doc.id, "split": split, "text": doc.text}) + "\n")
             entry = counts.setdefault(f"{doc.source}/{split}", {"documents": 0, "characters": 0})
             entry["documents"] += 1
@@ -223,13 +294,16 @@ def write_corpus(spec: CorpusSpec, out_dir: Path) -> dict[str, object]:
         "inputs": records,
         "counts": counts,
         "splits": {
-            "train": "every document except each 50th",
-            "validation": "each 50th document in build order",
+            "train": "every document not held out, except each 50th",
+            "validation": "each 50th document not held out, in build order",
             "held_out": {
                 "ubuntu-irc": "the whole dev split (gold.dev.clusters.txt, dev/): never read",
                 "sqlite-docs": sorted(spec.held_out_pages),
+                "hadoop-issues": f"the latest {spec.hadoop_held_out_fraction:.0%} by creation date (split 'held_out')",
+                "debian-docs": "the Debian corpus's own held-out split (split 'held_out')",
                 "loghub-2k": "never read (licence)",
             },
+            "debian_max_characters": spec.debian_max_characters,
         },
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -237,12 +237,16 @@ def _manifest(
 
 
 def debian_documents(
-    corpus_dir: Path, *, exclude_packages: Iterable[str] = DUPLICATED_IN_BASE_CORPUS
+    corpus_dir: Path,
+    *,
+    exclude_packages: Iterable[str] = DUPLICATED_IN_BASE_CORPUS,
+    include_held_out: bool = False,
 ) -> Iterator[Document]:
-    """Yield the train split of a built Debian corpus as base-corpus `Document`s.
+    """Yield the documents of a built Debian corpus as base-corpus `Document`s.
 
-    Held-out documents are never yielded. Packages in `exclude_packages` are
-    left out too. The default excludes sqlite3-doc, whose pages the base corpus already reads.
+    Only the train split comes out unless `include_held_out` is set; held-out
+    documents then come out with `held_out=True`. Packages in `exclude_packages`
+    are left out. The default excludes sqlite3-doc, whose pages the base corpus already reads.
     """
     path = Path(corpus_dir) / "documents.jsonl"
     if not path.is_file():
@@ -251,8 +255,9 @@ def debian_documents(
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             row = json.loads(line)
-            if row["split"] == "train" and row["package"] not in excluded:
-                yield Document(row["source"], row["id"], row["text"])
+            held_out = row["split"] != "train"
+            if row["package"] not in excluded and (include_held_out or not held_out):
+                yield Document(row["source"], row["id"], row["text"], held_out=held_out)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -47,6 +47,10 @@ class TrainConfig:
     """Preset fields to replace, for example {"d_model": 128}."""
     debian_corpus_dir: str | None = None
     """Folder of a built Debian documentation corpus to add to the training data, or None."""
+    debian_max_characters: int | None = None
+    """Budget of Debian training text in characters (every n-th document kept), or None for all of it."""
+    hadoop_held_out_fraction: float = 0.05
+    """Fraction of Hadoop issues, the latest by creation date, kept out of training."""
     held_out_pages: list[str] | str = "bundled"
     """SQLite pages kept out of training: a list of archive paths, or 'bundled' for the pages shipped in tworail."""
     batch_size: int = 4
@@ -141,7 +145,14 @@ def prepare_data(config: TrainConfig, vocab_size: int) -> TokenStream:
     if not (corpus_dir / "manifest.json").is_file():
         pages = bundled_sqlite_pages() if config.held_out_pages == "bundled" else list(config.held_out_pages)
         debian = Path(config.debian_corpus_dir) if config.debian_corpus_dir else None
-        write_corpus(CorpusSpec(Path(config.data_root), held_out_pages=pages, debian_corpus_dir=debian), corpus_dir)
+        spec = CorpusSpec(
+            Path(config.data_root),
+            held_out_pages=pages,
+            hadoop_held_out_fraction=config.hadoop_held_out_fraction,
+            debian_corpus_dir=debian,
+            debian_max_characters=config.debian_max_characters,
+        )
+        write_corpus(spec, corpus_dir)
     return build_token_stream(corpus_dir, vocab_size)
 
 

@@ -52,8 +52,8 @@ def make_data_root(root: Path) -> Path:
     (root / "gitbugs" / "hadoop").mkdir(parents=True)
     with open(root / "gitbugs" / "hadoop" / "hadoop_bugs.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["Summary", "Issue id", "Description"])
-        writer.writerow(["NameNode crashes on restart", "1", "Stack trace shows an NPE in FSImage."])
+        writer.writerow(["Summary", "Issue id", "Created", "Description"])
+        writer.writerow(["NameNode crashes on restart", "1", "04/Mar/14 09:15", "Stack trace shows an NPE in FSImage."])
     return root
 
 
