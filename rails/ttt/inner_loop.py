@@ -16,6 +16,13 @@ Modes:
 - "exact": `create_graph=True`, so the outer loss differentiates through every
   step (gradients of gradients).
 - "first_order": first-order MAML; the inner gradients are treated as constants.
+
+Rematerialization (`rematerialize=True`, exact mode): each inner step runs under
+activation checkpointing, so autograd keeps only the step's inputs and outputs
+(the fast weights, the KV cache and the mini-batch losses) and recomputes the
+step's activations, its inner gradient included, during the outer backward pass.
+Memory held per mini-batch is then the fast weights plus the cache, at the cost
+of running each inner step twice.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from tworail.rails.ttt.config import ConfigError, InnerLoopConfig
 from tworail.rails.ttt.model import FastWeights, KVCache, TTTModel
@@ -103,6 +111,38 @@ def _as_differentiable(fast: FastWeights, mode: InnerMode) -> FastWeights:
     }
 
 
+def inner_step(
+    model: TTTModel,
+    h: Tensor,
+    positions: Tensor,
+    targets: Tensor,
+    caches: list[KVCache | None],
+    fast: FastWeights,
+    inner: InnerLoopConfig,
+    lr_multiplier: float,
+    mode: InnerMode,
+    update: bool,
+) -> tuple[Tensor, Tensor, FastWeights, list[KVCache | None]]:
+    """Score one mini-batch with W_{i-1}, then take its SGD step.
+
+    `h` (B, n, d) is the prefix output of the mini-batch and `targets` (B, n) its next
+    tokens. Returns the token losses (B, n), the mini-batch loss per sequence (B,),
+    W_i (`fast` itself when `update` is False) and the suffix caches with the
+    mini-batch's keys appended.
+    """
+    batch, n = targets.shape
+    if update:
+        fast = _as_differentiable(fast, mode)
+    h, caches = model.run_suffix(h, positions, caches, fast)
+    logits = model.lm_head(h)  # (B, n, vocab)
+    losses = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view(batch, n)
+    per_sequence = losses.mean(dim=1)  # (B,)
+    if update:
+        # Summing over sequences keeps each sequence's gradient its own.
+        fast = sgd_step(fast, per_sequence.sum(), inner, lr_multiplier, mode)
+    return losses, per_sequence, fast, caches
+
+
 def run_inner_loop(
     model: TTTModel,
     inputs: Tensor,
@@ -116,6 +156,7 @@ def run_inner_loop(
     caches: list[KVCache | None] | None = None,
     start_position: int = 0,
     explicit_prefix: bool = False,
+    rematerialize: bool = False,
 ) -> InnerLoopResult:
     """Prefill `inputs` (B, N) in mini-batches, scoring `targets` (B, N) and updating fast weights.
 
@@ -123,10 +164,9 @@ def run_inner_loop(
     With `update=False` every mini-batch is scored with `fast` and nothing is learned.
     `caches` and `start_position` continue an earlier call on the same stream; the
     start must be a multiple of the mini-batch so that mini-batches stay aligned.
+    `rematerialize` recomputes each inner step in the outer backward pass instead of
+    keeping its activations (exact mode only; the gradients are the same).
     """
-    # TODO: in "exact" mode autograd keeps every mini-batch's activations until the outer
-    # backward, so meta-training memory grows with the sequence length. Rematerializing each
-    # inner step, which keeps only the fast weights and the KV cache per mini-batch, is missing.
     config = model.config
     batch, length = inputs.shape
     b = inner.mini_batch
@@ -141,6 +181,8 @@ def run_inner_loop(
         raise ConfigError(f"start_position={start_position} is not a multiple of mini_batch={b}")
     if targets.shape != inputs.shape:
         raise ValueError(f"targets shape {tuple(targets.shape)} differs from inputs {tuple(inputs.shape)}")
+    if rematerialize and mode != "exact":
+        raise ConfigError(f"rematerialize=True needs mode 'exact', not {mode!r}; other modes keep no second-order graph")
     if caches is None:
         caches = [None] * config.n_layers
 
@@ -155,17 +197,12 @@ def run_inner_loop(
     chunk = b if update else length
     for start in range(0, length, chunk):
         stop = min(start + chunk, length)
-        if update:
-            fast = _as_differentiable(fast, mode)
-        h, suffix_caches = model.run_suffix(h_prefix[:, start:stop], positions[start:stop], suffix_caches, fast)
-        logits = model.lm_head(h)  # (B, n, vocab)
-        losses = F.cross_entropy(
-            logits.flatten(0, 1), targets[:, start:stop].flatten(), reduction="none"
-        ).view(batch, stop - start)  # (B, n)
-        per_sequence = losses.mean(dim=1)  # (B,)
-        if update:
-            # Summing over sequences keeps each sequence's gradient its own.
-            fast = sgd_step(fast, per_sequence.sum(), inner, lr_multiplier, mode)
+        step_args = (model, h_prefix[:, start:stop], positions[start:stop], targets[:, start:stop], suffix_caches,
+                     fast, inner, lr_multiplier, mode, update)
+        if rematerialize:
+            losses, per_sequence, fast, suffix_caches = checkpoint(inner_step, *step_args, use_reentrant=False)
+        else:
+            losses, per_sequence, fast, suffix_caches = inner_step(*step_args)
         if mode == "inference":
             losses, per_sequence = losses.detach(), per_sequence.detach()
             suffix_caches = [cache.detached() if cache is not None else None for cache in suffix_caches]

@@ -41,16 +41,25 @@ def meta_loss(
     inner: InnerLoopConfig,
     mode: InnerMode,
     lr_multiplier: float,
+    rematerialize: bool = False,
 ) -> Tensor:
     """Return L(W0) = mean over sequences and mini-batches of CE_i(W_{i-1}) for tokens (B, T + 1).
 
     Each sequence starts from W0 and runs its own inner loop. In "exact" mode the
-    returned loss carries second-order terms through every SGD step.
+    returned loss carries second-order terms through every SGD step; with
+    `rematerialize` each step is recomputed in the backward pass instead of kept.
     """
     if mode == "inference":
         raise ValueError("meta_loss needs mode 'exact' or 'first_order'; 'inference' has no outer gradient")
     fast = batch_fast_weights(model.w0(), tokens.shape[0])
     result = run_inner_loop(
-        model, tokens[:, :-1], tokens[:, 1:], fast, inner, mode=mode, lr_multiplier=lr_multiplier
+        model,
+        tokens[:, :-1],
+        tokens[:, 1:],
+        fast,
+        inner,
+        mode=mode,
+        lr_multiplier=lr_multiplier,
+        rematerialize=rematerialize,
     )
     return result.mini_batch_losses.mean()

@@ -61,6 +61,8 @@ class TrainConfig:
     """Steps of TTT-E2E meta-learning after pretraining."""
     meta_mode: str = "exact"
     """'exact' (gradients of gradients) or 'first_order' (first-order MAML)."""
+    rematerialize: bool = True
+    """Recompute each inner step in the outer backward pass (exact mode only): less memory, about one more forward."""
     pretrain_lr: float = 3e-3
     """Peak AdamW learning rate of pretraining."""
     meta_lr: float = 1e-3
@@ -191,7 +193,9 @@ def train_step(model: TTTModel, batch: torch.Tensor, step: int, config: TrainCon
         return pretrain_loss(model, batch), 0.0
     multiplier = inner_lr_multiplier(step - config.pretrain_steps, config.meta_steps)
     inner = InnerLoopConfig.for_model(model.config, learning_rate=config.inner_lr)
-    return meta_loss(model, batch, inner, config.meta_mode, multiplier), multiplier  # type: ignore[arg-type]
+    rematerialize = config.rematerialize and config.meta_mode == "exact"
+    loss = meta_loss(model, batch, inner, config.meta_mode, multiplier, rematerialize)  # type: ignore[arg-type]
+    return loss, multiplier
 
 
 def run_training(config: TrainConfig) -> Path:
