@@ -7,6 +7,7 @@ import torch
 
 from tworail.rails.ttt.config import ConfigError, InnerLoopConfig, ModelConfig
 from tworail.rails.ttt.inner_loop import batch_fast_weights, run_inner_loop
+from tworail.rails.ttt.memory import saved_tensor_bytes
 from tworail.rails.ttt.meta import meta_loss
 from tworail.rails.ttt.model import TTTModel
 
@@ -60,27 +61,13 @@ def test_rematerialized_meta_gradient_gradgradcheck() -> None:
     assert torch.autograd.gradgradcheck(loss, (w_down,), eps=1e-6, atol=1e-5)
 
 
-def saved_bytes(run) -> int:
-    """Return the bytes of the distinct storages autograd saves for the backward pass while `run()` builds its graph."""
-    storages: dict[int, int] = {}
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        storage = tensor.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        run()
-    return sum(storages.values())
-
-
 def test_rematerialization_keeps_less_per_mini_batch(small) -> None:
     model, tokens = small
     inner = InnerLoopConfig.for_model(model.config)
 
     def growth_per_mini_batch(rematerialize: bool) -> float:
         def held(length: int) -> int:
-            return saved_bytes(lambda: meta_loss(model, tokens[:, : length + 1], inner, "exact", 1.0, rematerialize))
+            return saved_tensor_bytes(lambda: meta_loss(model, tokens[:, : length + 1], inner, "exact", 1.0, rematerialize))
 
         return (held(64) - held(32)) / (32 // SMALL.mini_batch)
 
