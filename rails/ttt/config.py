@@ -57,6 +57,8 @@ class ModelConfig:
     """RoPE base frequency."""
     norm_eps: float = 1e-6
     """Epsilon of every RMSNorm."""
+    embed_init_std: float = 0.02
+    """Standard deviation of the initial (tied) embedding entries."""
 
     def __post_init__(self) -> None:
         """Validate the shape and raise `ConfigError` naming the value and the fix."""
@@ -64,6 +66,8 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name}={value!r} is invalid; set a positive integer")
+        if not self.embed_init_std > 0:
+            raise ConfigError(f"embed_init_std={self.embed_init_std!r} is invalid; set a positive standard deviation")
         if self.d_model % self.n_heads:
             raise ConfigError(
                 f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}; "

@@ -276,7 +276,7 @@ class TTTModel(PrefixSuffixModel):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.embed = nn.Parameter(torch.randn(config.vocab_size, config.d_model) * 0.02)
+        self.embed = nn.Parameter(torch.randn(config.vocab_size, config.d_model) * config.embed_init_std)
         self.blocks = nn.ModuleList(
             Block(config, has_prime=index >= config.n_prefix) for index in range(config.n_layers)
         )
