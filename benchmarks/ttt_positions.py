@@ -1,16 +1,16 @@
 """Loss by token position of the bundled TTT-E2E checkpoint on held-out real text.
 
-Three held-out sources, none of them in the checkpoint's training split:
+Four held-out sources, none of them in the checkpoint's training or validation split:
 
 * ``sqlite_pages``: the SQLite documentation pages bundled with tworail, which the
   corpus builder leaves out of training; each page is one text.
+* ``debian_docs``: the Debian documentation pages of the corpus's held-out split
+  (a hashed slice of each package); each page is one text.
 * ``irc_heldout_hours``: the bundled held-out IRC threads from the Ubuntu IRC dev
-  split, which the corpus builder never reads. The threads of each hour are
+  split, whose days the corpus builder never reads. The threads of each hour are
   joined in order of their first line into one text.
-* ``hadoop_validation``: the Hadoop issues the corpus builder put in its
-  validation split (every 50th document in build order), sorted by creation date
-  and concatenated into one text. The latest issues by date are in the training
-  split, so they would not be held out.
+* ``hadoop_later_issues``: the latest Hadoop issues by creation date, which the
+  corpus builder holds out, in date order, joined into texts of consecutive issues.
 
 Each text is scored by `LearnableRail.score` with per-request test-time training
 on and off, and the per-token losses are averaged in position buckets
@@ -25,20 +25,18 @@ Usage (from any folder but the repository root)::
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import platform
 import time
 from collections import defaultdict
-from datetime import datetime
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from tworail.datasets import sqlite_docs_dir, support_threads
-from tworail.rails.ttt.corpus import HADOOP_CSV, html_to_text
+from tworail.rails.ttt.corpus import html_to_text, read_documents
 from tworail.rails.ttt.rail import LearnableRail
 
 logger = logging.getLogger("ttt_positions")
@@ -66,26 +64,31 @@ def irc_hour_texts() -> list[str]:
     ]
 
 
-def hadoop_validation_text(documents: Path, data_root: Path) -> str:
-    """Return the validation-split Hadoop issues of a corpus build, joined in order of creation date."""
+def held_out_rows(documents: Path, source: str) -> list[dict[str, str]]:
+    """Return the held-out rows of one source from a corpus build's documents.jsonl, in file order."""
     if not documents.is_file():
         raise FileNotFoundError(
             f"corpus file {documents} not found; pass --corpus-documents with the documents.jsonl "
             "of the run that trained the checkpoint"
         )
-    held_out: dict[str, str] = {}
-    with open(documents, encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            if row["source"] == "hadoop-issues" and row["split"] == "validation":
-                held_out[row["id"]] = row["text"]
-    created: dict[str, datetime] = {}
-    with open(data_root / HADOOP_CSV, encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["Issue id"] in held_out:
-                created[row["Issue id"]] = datetime.strptime(row["Created"], "%d/%b/%y %H:%M")
-    ordered = sorted(held_out, key=lambda issue: created[issue])
-    return "\n\n".join(held_out[issue] for issue in ordered)
+    rows = [row for row in read_documents(documents, "held_out") if row["source"] == source]
+    if not rows:
+        raise ValueError(f"{documents} has no held-out {source} documents; rebuild the corpus with this version")
+    return rows
+
+
+def grouped(texts: list[str], min_characters: int) -> list[str]:
+    """Join consecutive texts, separated by a blank line, into groups of at least `min_characters`."""
+    groups: list[str] = []
+    current: list[str] = []
+    for text in texts:
+        current.append(text)
+        if sum(len(part) for part in current) >= min_characters:
+            groups.append("\n\n".join(current))
+            current = []
+    if current:
+        groups.append("\n\n".join(current))
+    return groups
 
 
 def bucketed(losses: list[torch.Tensor], max_tokens: int) -> dict[str, list[float] | list[int]]:
@@ -123,7 +126,12 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     sources = {
         "sqlite_pages": sqlite_texts(),
         "irc_heldout_hours": irc_hour_texts(),
-        "hadoop_validation": [hadoop_validation_text(args.corpus_documents, args.data_root)],
+        "debian_docs": [row["text"] for row in held_out_rows(args.corpus_documents, "debian-docs")],
+        # The corpus builder writes the held-out issues oldest first.
+        "hadoop_later_issues": grouped(
+            [row["text"] for row in held_out_rows(args.corpus_documents, "hadoop-issues")],
+            args.max_tokens * CHARS_PER_TOKEN_BOUND // 2,
+        ),
     }
     if args.quick:
         sources = {name: texts[:1] for name, texts in sources.items()}
@@ -160,10 +168,9 @@ def main() -> None:
     parser.add_argument(
         "--corpus-documents",
         type=Path,
-        default=Path("/work/runs/ttt-small/corpus/documents.jsonl"),
-        help="documents.jsonl of the corpus the checkpoint was trained on (gives the Hadoop validation split)",
+        default=Path("/work/runs/ttt-small-debian/corpus/documents.jsonl"),
+        help="documents.jsonl of the corpus the checkpoint was trained on (gives the held-out Debian pages and Hadoop issues)",
     )
-    parser.add_argument("--data-root", type=Path, default=Path("/work/shared/data"), help="public data folder")
     parser.add_argument("--max-tokens", type=int, default=4096, help="positions scored into buckets of 256")
     parser.add_argument("--quick", action="store_true", help="smoke run: one text per source, 512 tokens")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")

@@ -266,6 +266,13 @@ def _splits(documents: list[Document]) -> Iterator[str]:
             index += 1
 
 
+def debian_package_records(debian_corpus_dir: Path) -> list[dict[str, object]]:
+    """Return name, version, .deb file name, SHA-256, size and licence of each package of a Debian corpus build."""
+    manifest = json.loads((Path(debian_corpus_dir) / "manifest.json").read_text(encoding="utf-8"))
+    keys = ("name", "version", "filename", "sha256", "bytes", "license")
+    return [{key: package.get(key) for key in keys} for package in manifest.get("packages", [])]
+
+
 def write_corpus(spec: CorpusSpec, out_dir: Path) -> dict[str, object]:
     """Write `documents.jsonl` and `manifest.json` into out_dir and return the manifest.
 
@@ -306,6 +313,8 @@ def write_corpus(spec: CorpusSpec, out_dir: Path) -> dict[str, object]:
             "debian_max_characters": spec.debian_max_characters,
         },
     }
+    if spec.debian_corpus_dir is not None:
+        manifest["debian_packages"] = debian_package_records(spec.debian_corpus_dir)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     logger.info("wrote %d documents to %s", len(documents), out_dir)
     return manifest

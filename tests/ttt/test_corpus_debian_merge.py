@@ -22,7 +22,9 @@ def write_debian_corpus(folder: Path) -> Path:
          "kind": "html"},
     ]
     (folder / "documents.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    (folder / "manifest.json").write_text(json.dumps({"packages": []}))
+    package = {"name": "git-doc", "version": "1:2.39.5-0+deb12u2", "filename": "git-doc_2.39.5_all.deb",
+               "sha256": "ab" * 32, "bytes": 1234, "license": {"files_license": "GPL-2"}, "skipped": {"asset": 3}}
+    (folder / "manifest.json").write_text(json.dumps({"packages": [package]}))
     return folder
 
 
@@ -38,6 +40,10 @@ def test_debian_train_split_added(tmp_path):
     paths = {entry["path"] for entry in manifest["inputs"]}
     assert "debian-corpus/manifest.json" in paths
     assert "debian-corpus/documents.jsonl" in paths
+    (package,) = manifest["debian_packages"]
+    assert package["version"] == "1:2.39.5-0+deb12u2"
+    assert package["sha256"] == "ab" * 32
+    assert "skipped" not in package
 
 
 def test_without_debian_corpus_unchanged(tmp_path):
