@@ -9,9 +9,12 @@ Dirichlet posterior predictive (count_v + alpha) / (n + V * alpha):
   keeps falling with position;
 * the window-only ideal counts only the tokens the sliding-window mask lets a
   query see (the k tokens before its mini-batch plus the mini-batch's causal
-  part), so its loss plateaus once the window is full.
+  part), so its loss plateaus once the window is full;
+* a stack of L sliding-window layers can reach further back, about L * k tokens,
+  so the benchmark also reports the ideal that counts everything within that
+  reach: the bound a sliding-window model without test-time training cannot beat.
 
-Both are computed by exact counting on the evaluation documents. Five variants of
+All three are computed by exact counting on the evaluation documents. Five variants of
 the project's `TTTModel` train on the same batches for the same number of steps:
 sliding-window only (no inner loop), full attention (window >= sequence length),
 naive TTT (the sliding-window model with test-time updates it was not trained
@@ -107,12 +110,15 @@ def sample_documents(settings: SyntheticSettings, count: int, generator: torch.G
     return torch.multinomial(theta, settings.seq_len + 1, replacement=True, generator=generator)
 
 
-def posterior_predictive_losses(tokens: torch.Tensor, settings: SyntheticSettings, window: int | None) -> torch.Tensor:
+def posterior_predictive_losses(
+    tokens: torch.Tensor, settings: SyntheticSettings, window: int | None, layers: int = 1
+) -> torch.Tensor:
     """Return (B, T) losses of the Dirichlet posterior predictive for targets tokens[:, 1:].
 
     With `window=None` the predictor counts all earlier tokens; otherwise it counts
     the tokens the model's mask shows to input position p: positions from
-    (p // b) * b - k through p.
+    (p // b) * b - k through p. With `layers` > 1 it counts what that many stacked
+    masked layers can reach: the first visible position, found again from there.
     """
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
     one_hot = torch.nn.functional.one_hot(inputs, settings.vocab).double()  # (B, T, V)
@@ -121,7 +127,9 @@ def posterior_predictive_losses(tokens: torch.Tensor, settings: SyntheticSetting
     if window is None:
         first = torch.zeros_like(positions)
     else:
-        first = (positions // settings.mini_batch * settings.mini_batch - window).clamp_min(0)
+        first = positions
+        for _ in range(layers):
+            first = (first // settings.mini_batch * settings.mini_batch - window).clamp_min(0)
     counts = cumulative[:, positions + 1] - cumulative[:, first]  # (B, T, V)
     seen = counts.sum(dim=-1)  # (B, T)
     target_counts = counts.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
@@ -247,6 +255,9 @@ def run(
         "ideal_window_only": bucket_means(
             posterior_predictive_losses(eval_tokens, settings, settings.window), settings.buckets
         ),
+        "ideal_stacked_windows": bucket_means(
+            posterior_predictive_losses(eval_tokens, settings, settings.window, settings.n_layers), settings.buckets
+        ),
         "variants": results,
         "parameters_ttt_model": sum(p.numel() for p in TTTModel(reference).parameters()),
         "parameters_baseline_without_prime": baseline_parameter_count(reference),
@@ -261,6 +272,7 @@ def print_table(results: dict[str, object]) -> None:
     print("|---" * (len(ranges) + 1) + "|")
     rows = {name: row["loss_by_bucket"] for name, row in results["variants"].items()}
     rows["ideal window-only"] = results["ideal_window_only"]
+    rows["ideal within the stacked windows"] = results["ideal_stacked_windows"]
     rows["ideal full-history"] = results["ideal_full_history"]
     for name, values in rows.items():
         print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
