@@ -137,6 +137,31 @@ def posterior_predictive_losses(
     return -probability.log().float()
 
 
+LINEAR_READOUT_SCALES = (2, 4, 6, 8, 12, 16, 24, 32)
+"""Scales beta tried for the linear-readout reference; the best one on the last bucket is reported."""
+
+
+def linear_readout_losses(tokens: torch.Tensor, settings: SyntheticSettings) -> tuple[torch.Tensor, float]:
+    """Return (B, T) losses of softmax(beta * frequencies of all earlier tokens) and the beta used.
+
+    This is what one attention layer spreading its weight evenly over the history,
+    followed by a linear readout, can compute. It shows whether beating the
+    window-only ideal needs only memory of the context or also a learned log-count readout.
+    """
+    inputs, targets = tokens[:, :-1], tokens[:, 1:]
+    counts = torch.nn.functional.one_hot(inputs, settings.vocab).double().cumsum(dim=1)
+    frequencies = counts / counts.sum(dim=-1, keepdim=True)
+    best: tuple[torch.Tensor, float] | None = None
+    for beta in LINEAR_READOUT_SCALES:
+        log_probs = torch.log_softmax(beta * frequencies, dim=-1)
+        losses = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).float()
+        last = losses.chunk(settings.buckets, dim=1)[-1].mean()
+        if best is None or last < best[0].chunk(settings.buckets, dim=1)[-1].mean():
+            best = (losses, float(beta))
+    assert best is not None
+    return best
+
+
 def model_config(settings: SyntheticSettings, full_attention: bool) -> ModelConfig:
     """Return the TTTModel shape of a variant; full attention widens the window to the sequence."""
     return ModelConfig(
@@ -247,6 +272,7 @@ def run(
         results[variant] = row
 
     reference = model_config(settings, full_attention=False)
+    linear_readout, beta = linear_readout_losses(eval_tokens, settings)
     bucket_width = settings.seq_len // settings.buckets
     return {
         "settings": asdict(settings),
@@ -258,6 +284,8 @@ def run(
         "ideal_stacked_windows": bucket_means(
             posterior_predictive_losses(eval_tokens, settings, settings.window, settings.n_layers), settings.buckets
         ),
+        "linear_readout_full_history": bucket_means(linear_readout, settings.buckets),
+        "linear_readout_beta": beta,
         "variants": results,
         "parameters_ttt_model": sum(p.numel() for p in TTTModel(reference).parameters()),
         "parameters_baseline_without_prime": baseline_parameter_count(reference),
@@ -274,6 +302,7 @@ def print_table(results: dict[str, object]) -> None:
     rows["ideal window-only"] = results["ideal_window_only"]
     rows["ideal within the stacked windows"] = results["ideal_stacked_windows"]
     rows["ideal full-history"] = results["ideal_full_history"]
+    rows["linear readout of all frequencies"] = results["linear_readout_full_history"]
     for name, values in rows.items():
         print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
 
