@@ -1,4 +1,4 @@
-"""Shared fixtures of the learnable-rail tests: tiny models on the cpu-tiny preset."""
+"""Shared fixtures of the learnable-rail tests: tiny models on the cpu-tiny preset and a micro model."""
 
 from __future__ import annotations
 
@@ -27,3 +27,21 @@ def tiny_model(tiny_config: ModelConfig) -> TTTModel:
     model = TTTModel(tiny_config).double()
     model.requires_grad_(False)
     return model
+
+
+MICRO = ModelConfig(vocab_size=7, d_model=4, n_layers=4, n_heads=1, window=2, mini_batch=2, seq_len=6)
+
+
+@pytest.fixture
+def micro() -> tuple[TTTModel, torch.Tensor]:
+    """A float64 micro model (1 suffix block) and one sequence of 7 tokens (3 mini-batches)."""
+    torch.manual_seed(0)
+    model = TTTModel(MICRO).double()
+    # Larger weights than the default init so that the inner steps move the loss visibly.
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() == 2:
+                parameter.mul_(20.0)
+    model.requires_grad_(False)
+    tokens = torch.tensor([[1, 5, 2, 6, 0, 3, 4]])
+    return model, tokens

@@ -6,28 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tworail.rails.ttt.config import InnerLoopConfig, ModelConfig
+from tworail.rails.ttt.config import InnerLoopConfig
 from tworail.rails.ttt.inner_loop import batch_fast_weights, run_inner_loop
 from tworail.rails.ttt.meta import inner_lr_multiplier, meta_loss
 from tworail.rails.ttt.model import TTTModel
-
-MICRO = ModelConfig(vocab_size=7, d_model=4, n_layers=4, n_heads=1, window=2, mini_batch=2, seq_len=6)
-
-
-@pytest.fixture
-def micro() -> tuple[TTTModel, torch.Tensor]:
-    """A float64 micro model (1 suffix block) and one sequence of 7 tokens (3 mini-batches)."""
-    torch.manual_seed(0)
-    model = TTTModel(MICRO).double()
-    # Larger weights than the default init so that the inner steps move the loss visibly.
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() == 2:
-                parameter.mul_(20.0)
-    model.requires_grad_(False)
-    tokens = torch.tensor([[1, 5, 2, 6, 0, 3, 4]])
-    return model, tokens
-
 
 def meta_loss_of_w_down(model: TTTModel, tokens: torch.Tensor, mode: str):
     """Return L as a function of the suffix prime MLP's w_down (the other fast weights fixed)."""

@@ -36,18 +36,10 @@ def test_rematerialized_meta_gradient_is_the_same(small) -> None:
         torch.testing.assert_close(recomputed[name], kept[name], rtol=0, atol=1e-12, msg=name)
 
 
-def test_rematerialized_meta_gradient_gradgradcheck() -> None:
-    micro = ModelConfig(vocab_size=7, d_model=4, n_layers=4, n_heads=1, window=2, mini_batch=2, seq_len=6)
-    torch.manual_seed(0)
-    model = TTTModel(micro).double()
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() == 2:
-                parameter.mul_(20.0)
-    model.requires_grad_(False)
-    tokens = torch.tensor([[1, 5, 2, 6, 0, 3, 4]])
+def test_rematerialized_meta_gradient_gradgradcheck(micro) -> None:
+    model, tokens = micro
     name = "blocks.3.prime.w_down"
-    inner = InnerLoopConfig.for_model(micro, learning_rate=0.5, grad_clip=100.0)
+    inner = InnerLoopConfig.for_model(model.config, learning_rate=0.5, grad_clip=100.0)
 
     def loss(w_down: torch.Tensor) -> torch.Tensor:
         fast = {**model.w0(), name: w_down}
