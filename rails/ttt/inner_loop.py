@@ -21,8 +21,8 @@ Rematerialization (`rematerialize=True`, exact mode): each inner step runs under
 activation checkpointing, so autograd keeps only the step's inputs and outputs
 (the fast weights, the KV cache and the mini-batch losses) and recomputes the
 step's activations, its inner gradient included, during the outer backward pass.
-Memory held per mini-batch is then the fast weights plus the cache, at the cost
-of running each inner step twice.
+Memory held per mini-batch is then about one set of fast weights plus one cache,
+at the cost of running each step's forward pass and inner gradient twice.
 """
 
 from __future__ import annotations
