@@ -23,9 +23,9 @@ class TokenStream:
     tokenizer: Tokenizer
     """Byte-level BPE tokenizer of the run."""
     train: torch.Tensor
-    """(n,) int16 ids of the training split."""
+    """(n,) ids of the training split (int16, or int32 for vocabularies over 32,767 ids)."""
     validation: torch.Tensor
-    """(m,) int16 ids of the validation split."""
+    """(m,) ids of the validation split, in the same dtype."""
 
     @property
     def vocab_size(self) -> int:
@@ -49,24 +49,24 @@ class TokenStream:
         return torch.stack([self.validation[s : s + length] for s in starts]).long()
 
 
-def _encode_split(tokenizer: Tokenizer, documents_path: Path, split: str) -> torch.Tensor:
-    separator = end_of_text_id(tokenizer)
+def _encode_split(tokenizer: Tokenizer, documents_path: Path, split: str, separator: int) -> torch.Tensor:
     texts = [row["text"] for row in read_documents(documents_path, split)]
     ids: list[int] = []
     for encoding in tokenizer.encode_batch(texts):
         ids.extend(encoding.ids)
         ids.append(separator)
-    return torch.tensor(ids, dtype=torch.int16)
+    dtype = torch.int16 if tokenizer.get_vocab_size() <= 32767 else torch.int32
+    return torch.tensor(ids, dtype=dtype)
 
 
-def build_token_stream(corpus_dir: Path, vocab_size: int) -> TokenStream:
+def build_token_stream(corpus_dir: Path, vocab_size: int, separator: int | None = None) -> TokenStream:
     """Train (once) the tokenizer on the training split and encode both splits, caching the result.
 
     The tokenizer goes to `<corpus_dir>/../tokenizer.json`, the ids to `<corpus_dir>/tokens.pt`,
-    and the token counts into the corpus manifest.
+    and the token counts into the corpus manifest. A tokenizer already at that path (for
+    example a Hugging Face checkpoint's) is used as it is. `separator` is the id placed
+    after every document; by default the tokenizer's end-of-text token.
     """
-    if vocab_size > 32767:
-        raise ValueError(f"vocab_size={vocab_size} does not fit the int16 token stream; use at most 32767")
     documents = corpus_dir / "documents.jsonl"
     tokenizer_path = corpus_dir.parent / "tokenizer.json"
     if tokenizer_path.is_file():
@@ -75,12 +75,16 @@ def build_token_stream(corpus_dir: Path, vocab_size: int) -> TokenStream:
         texts = (row["text"] for row in read_documents(documents, "train"))
         tokenizer = train_tokenizer(texts, vocab_size)
         tokenizer.save(str(tokenizer_path))
+    if separator is None:
+        separator = end_of_text_id(tokenizer)
     cache = corpus_dir / "tokens.pt"
     if cache.is_file():
         saved = torch.load(cache)
         return TokenStream(tokenizer, saved["train"], saved["validation"])
     stream = TokenStream(
-        tokenizer, _encode_split(tokenizer, documents, "train"), _encode_split(tokenizer, documents, "validation")
+        tokenizer,
+        _encode_split(tokenizer, documents, "train", separator),
+        _encode_split(tokenizer, documents, "validation", separator),
     )
     torch.save({"train": stream.train, "validation": stream.validation}, cache)
     manifest_path = corpus_dir / "manifest.json"
@@ -89,7 +93,7 @@ def build_token_stream(corpus_dir: Path, vocab_size: int) -> TokenStream:
         "vocab_size": stream.vocab_size,
         "train": int(stream.train.numel()),
         "validation": int(stream.validation.numel()),
-        "separator": "one <|endoftext|> after every document",
+        "separator": f"one {tokenizer.id_to_token(separator)!r} (id {separator}) after every document",
     }
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     logger.info("token stream: %d train, %d validation tokens", stream.train.numel(), stream.validation.numel())

@@ -45,6 +45,14 @@ class TrainConfig:
     """Name of the `ModelConfig` preset."""
     model_overrides: dict[str, int | float] = field(default_factory=dict)
     """Preset fields to replace, for example {"d_model": 128}."""
+    bridge_from: str | None = None
+    """Local Hugging Face Llama, Mistral, Qwen2 or Qwen3 folder to convert and meta-train (a bridge stage), or None.
+
+    The preset and `model_overrides` then give only window, mini_batch and seq_len, the
+    corpus is tokenized with the checkpoint's own tokenizer, and pretrain_steps must be 0.
+    """
+    bridge_trainable: str = "all"
+    """Weights a bridge stage trains: 'all', or 'suffix' (the suffix layers and the prime MLPs)."""
     debian_corpus_dir: str | None = None
     """Folder of a built Debian documentation corpus to add to the training data, or None."""
     debian_max_characters: int | None = None
@@ -119,6 +127,11 @@ class TrainConfig:
         config = cls(**data)
         if config.meta_mode not in ("exact", "first_order"):
             raise ConfigError(f"meta_mode={config.meta_mode!r} is invalid; use 'exact' or 'first_order'")
+        if config.bridge_from is not None and config.pretrain_steps != 0:
+            raise ConfigError(
+                f"pretrain_steps={config.pretrain_steps} with bridge_from set; a bridge run only meta-trains "
+                "the converted checkpoint: set pretrain_steps to 0"
+            )
         return config
 
 
@@ -140,8 +153,12 @@ def make_optimizer(model: TTTModel, config: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=0.0, betas=config.betas)
 
 
-def prepare_data(config: TrainConfig, vocab_size: int) -> TokenStream:
-    """Build (once) the corpus, the tokenizer and the token stream inside the run folder."""
+def prepare_data(config: TrainConfig, vocab_size: int, separator: int | None = None) -> TokenStream:
+    """Build (once) the corpus, the tokenizer and the token stream inside the run folder.
+
+    A `tokenizer.json` already in the run folder is used instead of training one;
+    `separator` is then the id placed between documents (see `build_token_stream`).
+    """
     run_dir = Path(config.run_dir)
     corpus_dir = run_dir / "corpus"
     if not (corpus_dir / "manifest.json").is_file():
@@ -155,7 +172,7 @@ def prepare_data(config: TrainConfig, vocab_size: int) -> TokenStream:
             debian_max_characters=config.debian_max_characters,
         )
         write_corpus(spec, corpus_dir)
-    return build_token_stream(corpus_dir, vocab_size)
+    return build_token_stream(corpus_dir, vocab_size, separator)
 
 
 @dataclass
@@ -308,10 +325,16 @@ def train_from_config(path: Path | str) -> Path:
     """Run or resume the training described by a JSON `TrainConfig` file; return the model folder.
 
     The model folder (`<run_dir>/export`) contains config.json, model.safetensors and
-    tokenizer.json, ready for `LearnableRail.from_pretrained`.
+    tokenizer.json, ready for `LearnableRail.from_pretrained`. With `bridge_from` set it
+    is a converted Hugging Face folder for `HFLearnableRail.from_pretrained`.
     """
     config = TrainConfig.load(Path(path))
     logger.info("training from %s into %s", path, config.run_dir)
+    if config.bridge_from is not None:
+        # Imported here because the bridge imports this module.
+        from tworail.rails.ttt.train_bridge import run_bridge
+
+        return run_bridge(config)
     return run_training(config)
 
 
