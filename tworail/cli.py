@@ -6,7 +6,8 @@
     tworail ask --jsonl [FILE]    answer one JSON object per line ({"question": ...})
     tworail learn PATH...         learn text files through the governed learn path
     tworail keys PRINCIPAL --out F  create a signing key; learning then requires signed requests
-    tworail train CONFIG          pretrain and meta-train a TTT-E2E model; resumes a stopped run
+    tworail train CONFIG          pretrain and meta-train a TTT-E2E model, or bridge a Hugging Face
+                                  checkpoint (bridge_from); resumes a stopped run
     tworail audit [--verify]      summarize or verify the audit log
     tworail policy, unlearn, revert, changes, contributors, expire, freeze, resume,
     learning-status               the governance control plane (see `tworail COMMAND -h`)
@@ -90,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("--out", type=Path, required=True, help="file to write the principal's hex secret to (mode 0600)")
 
     train = commands.add_parser("train", parents=[common],
-                                help="pretrain and meta-train a TTT-E2E model from a JSON config; resumes a stopped run")
+                                help="pretrain and meta-train a TTT-E2E model from a JSON config, or run the bridge "
+                                "stage on a local Hugging Face checkpoint (bridge_from); resumes a stopped run")
     train.add_argument("config", type=Path, help="training config JSON (see tworail.rails.ttt.train.TrainConfig)")
 
     audit = commands.add_parser("audit", parents=[common], help="summarize or verify the audit log")
