@@ -53,6 +53,23 @@ def test_audit_without_log_fails(tmp_path, capsys):
     assert "no audit log" in err
 
 
+def test_train_invalid_config_fails(tmp_path, capsys):
+    config = tmp_path / "train.json"
+    config.write_text(json.dumps({"run_dir": str(tmp_path / "run"), "held_out_pages": "bundle"}))
+    status, _, err = run(capsys, "train", str(config))
+    assert status == 1
+    assert "held_out_pages='bundle' is invalid; use 'bundled'" in err
+    assert "Traceback" not in err
+
+
+def test_train_malformed_json_fails(tmp_path, capsys):
+    config = tmp_path / "train.json"
+    config.write_text("{run_dir: x}")
+    status, _, err = run(capsys, "train", str(config))
+    assert status == 1
+    assert "is not valid JSON" in err
+
+
 def test_ingest_then_ask_json(tmp_path, capsys, offline_agent):
     status, out, _ = run(capsys, "ingest", str(sqlite_docs_dir()), "--data-dir", str(tmp_path))
     assert status == 0

@@ -281,12 +281,26 @@ def _cmd_learn(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from tworail.rails.ttt.train import train_from_config
+    from tworail.rails.ttt.checkpoint import CheckpointError
+    from tworail.rails.ttt.config import ConfigError
+    from tworail.rails.ttt.corpus import CorpusError
+    from tworail.rails.ttt.debian_packages import DebianCorpusError
+    from tworail.rails.ttt.hf_bridge import BridgeError
+    from tworail.rails.ttt.train import TrainingStopped, train_from_config
 
     if not args.config.is_file():
         raise CommandError(f"training config {args.config} not found; pass the path of a JSON TrainConfig file")
-    model_dir = train_from_config(args.config)
-    print(f"model written to {model_dir}; load it with LearnableRail.from_pretrained({str(model_dir)!r})")
+    try:
+        model_dir = train_from_config(args.config)
+    except TrainingStopped as stopped:
+        print(f"tworail train: {stopped}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except json.JSONDecodeError as error:
+        raise CommandError(f"{args.config} is not valid JSON: {error}") from None
+    except (ConfigError, CorpusError, DebianCorpusError, CheckpointError, BridgeError) as error:
+        raise CommandError(f"{args.config}: {error}") from None
+    loader = "HFLearnableRail" if (model_dir / "ttt_config.json").is_file() else "LearnableRail"
+    print(f"model written to {model_dir}; load it with {loader}.from_pretrained({str(model_dir)!r})")
     return EXIT_OK
 
 

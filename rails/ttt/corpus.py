@@ -162,7 +162,13 @@ def irc_threads(archive: Path, clusters: Path, unpack_dir: Path) -> Iterator[Doc
 def sqlite_pages(archive: Path, held_out: set[str]) -> Iterator[Document]:
     """Yield the text of each SQLite documentation page not in `held_out`."""
     with tarfile.open(_require(archive)) as tar:
-        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+        members = sorted(tar.getmembers(), key=lambda m: m.name)
+        missing = sorted(held_out - {member.name.removeprefix("./") for member in members})
+        if missing:
+            raise CorpusError(
+                f"held-out pages {missing} are not in {archive}; give paths inside the archive such as 'wal.html'"
+            )
+        for member in members:
             name = member.name.removeprefix("./")
             if not member.isfile() or not name.endswith(".html") or name in held_out:
                 continue

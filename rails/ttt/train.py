@@ -100,6 +100,47 @@ class TrainConfig:
     progress: bool = True
     """Show a tqdm progress bar."""
 
+    def __post_init__(self) -> None:
+        """Validate every field and raise `ConfigError` naming the value and the fix."""
+        self._validate_numbers()
+        self._validate_options()
+
+    def _validate_numbers(self) -> None:
+        _check_int(self, ("batch_size", "checkpoint_every", "eval_every", "eval_sequences", "num_threads"), 1)
+        _check_int(self, ("pretrain_steps", "meta_steps", "seed"), 0)
+        if self.total_steps == 0:
+            raise ConfigError("pretrain_steps and meta_steps are both 0; give at least one stage some steps")
+        for name in ("pretrain_lr", "meta_lr", "inner_lr", "grad_clip"):
+            if not _is_number(getattr(self, name)) or getattr(self, name) <= 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r} is invalid; set a positive number")
+        if not _is_number(self.weight_decay) or self.weight_decay < 0:
+            raise ConfigError(f"weight_decay={self.weight_decay!r} is invalid; set a number >= 0")
+        for name in ("warmup_fraction", "min_lr_ratio"):
+            if not _is_number(getattr(self, name)) or not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"{name}={getattr(self, name)!r} is invalid; set a number from 0 to 1")
+        if not (isinstance(self.betas, (list, tuple)) and len(self.betas) == 2 and all(map(_is_number, self.betas))):
+            raise ConfigError(f"betas={self.betas!r} is invalid; set two numbers such as [0.9, 0.95]")
+        self.betas = tuple(self.betas)  # type: ignore[assignment]
+
+    def _validate_options(self) -> None:
+        if self.meta_mode not in ("exact", "first_order"):
+            raise ConfigError(f"meta_mode={self.meta_mode!r} is invalid; use 'exact' or 'first_order'")
+        if self.bridge_trainable not in ("all", "suffix"):
+            raise ConfigError(f"bridge_trainable={self.bridge_trainable!r} is invalid; use 'all' or 'suffix'")
+        if self.bridge_from is not None and self.pretrain_steps != 0:
+            raise ConfigError(
+                f"pretrain_steps={self.pretrain_steps} with bridge_from set; a bridge run only meta-trains "
+                "the converted checkpoint: set pretrain_steps to 0"
+            )
+        pages = self.held_out_pages
+        if pages != "bundled" and not (isinstance(pages, list) and all(isinstance(page, str) for page in pages)):
+            raise ConfigError(
+                f"held_out_pages={pages!r} is invalid; use 'bundled' or a list of page paths such as ['wal.html']"
+            )
+        unknown = sorted(set(self.model_overrides) - set(ModelConfig.__dataclass_fields__))
+        if unknown and self.bridge_from is None:
+            raise ConfigError(f"model_overrides keys {unknown} are unknown; use ModelConfig fields such as 'd_model'")
+
     @property
     def vocab_size(self) -> int:
         """Tokenizer size: the preset's unless `model_overrides` sets vocab_size."""
@@ -122,17 +163,57 @@ class TrainConfig:
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
         if unknown:
             raise ConfigError(f"unknown training config keys {unknown} in {path}")
-        if "betas" in data:
-            data["betas"] = tuple(data["betas"])
-        config = cls(**data)
-        if config.meta_mode not in ("exact", "first_order"):
-            raise ConfigError(f"meta_mode={config.meta_mode!r} is invalid; use 'exact' or 'first_order'")
-        if config.bridge_from is not None and config.pretrain_steps != 0:
-            raise ConfigError(
-                f"pretrain_steps={config.pretrain_steps} with bridge_from set; a bridge run only meta-trains "
-                "the converted checkpoint: set pretrain_steps to 0"
-            )
-        return config
+        return cls(**data)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_int(config: TrainConfig, names: tuple[str, ...], minimum: int) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ConfigError(f"{name}={value!r} is invalid; set an integer >= {minimum}")
+
+
+RUN_FIXED_FIELDS = (
+    "data_root", "preset", "model_overrides", "bridge_from", "debian_corpus_dir", "debian_max_characters",
+    "hadoop_held_out_fraction", "held_out_pages", "batch_size", "seed",
+)
+"""Fields a run folder keeps for its whole life: its corpus, model shape and batches depend on them."""
+
+
+class TrainingStopped(RuntimeError):
+    """Raised when a run stops (SIGTERM or Ctrl-C) before its last step; its checkpoint is saved."""
+
+    def __init__(self, step: int | None, total: int, checkpoint: Path) -> None:
+        where = f"at step {step} of {total}" if step is not None else f"before its last step ({total})"
+        super().__init__(
+            f"training stopped {where} and wrote no model; the checkpoint is {checkpoint}. "
+            "Run the same command again to resume"
+        )
+        self.step = step
+        self.total = total
+
+
+def check_run_folder(config: TrainConfig) -> None:
+    """Record the run's fixed fields in `<run_dir>/train_config.json`, or raise if they changed since."""
+    path = Path(config.run_dir) / "train_config.json"
+    current = json.loads(json.dumps(asdict(config)))
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
+        return
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    changed = [f"{name}: {saved.get(name)!r} -> {current[name]!r}" for name in RUN_FIXED_FIELDS
+               if saved.get(name) != current[name]]
+    if changed:
+        raise ConfigError(
+            f"run folder {config.run_dir} was started with other settings ({'; '.join(changed)}); "
+            "restore them, or pass a new run_dir"
+        )
+    path.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
 
 
 def learning_rate(step: int, total: int, peak: float, config: TrainConfig) -> float:
@@ -216,10 +297,15 @@ def train_step(model: TTTModel, batch: torch.Tensor, step: int, config: TrainCon
 
 
 def run_training(config: TrainConfig) -> Path:
-    """Train (or resume) the run described by `config`; return the exported model folder."""
+    """Train (or resume) the run described by `config`; return the exported model folder.
+
+    Raises `TrainingStopped` (after checkpointing, without exporting) when a signal or
+    Ctrl-C stops the run early, and `ConfigError` when the run folder was started with
+    other fixed settings (`RUN_FIXED_FIELDS`).
+    """
     torch.set_num_threads(config.num_threads)
     run_dir = Path(config.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_run_folder(config)
     stream = prepare_data(config, config.vocab_size)
     model_config = config.model_config(stream.vocab_size)
     torch.manual_seed(config.seed)
@@ -255,6 +341,8 @@ def run_training(config: TrainConfig) -> Path:
         bar.close()
         log.close()
         signal.signal(signal.SIGTERM, previous_handler)
+    if state.step < config.total_steps:
+        raise TrainingStopped(state.step, config.total_steps, last)
     export_dir = run_dir / "export"
     save_pretrained(model, stream.tokenizer, export_dir)
     shutil.copyfile(run_dir / "corpus" / "manifest.json", export_dir / "corpus_manifest.json")

@@ -19,7 +19,7 @@ from tworail.rails.ttt.hf_bridge import bridge_meta_train
 from tworail.rails.ttt.hf_checkpoint import save_converted
 from tworail.rails.ttt.hf_load import load_hf_as_ttt
 from tworail.rails.ttt.hf_tokenizer import document_tokens, load_hf_tokenizer, without_template
-from tworail.rails.ttt.train import TrainConfig, prepare_data
+from tworail.rails.ttt.train import TrainConfig, TrainingStopped, check_run_folder, prepare_data
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +43,9 @@ def run_bridge(config: TrainConfig) -> Path:
     """Convert `config.bridge_from`, meta-train it for `meta_steps` steps (resumable); return the export folder."""
     if config.bridge_from is None:
         raise ConfigError("run_bridge needs bridge_from: the folder of a local Hugging Face checkpoint")
-    if config.pretrain_steps != 0:
-        raise ConfigError(f"pretrain_steps={config.pretrain_steps} with bridge_from set; set pretrain_steps to 0")
     run_dir = Path(config.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     shape = bridge_shape(config)
+    check_run_folder(config)
     model = load_hf_as_ttt(config.bridge_from, **shape)
     tokenizer = without_template(load_hf_tokenizer(config.bridge_from))
     tokenizer_path = run_dir / "tokenizer.json"
@@ -60,23 +58,29 @@ def run_bridge(config: TrainConfig) -> Path:
     def batch(step: int):
         return stream.sample_batch(config.batch_size, length, seed=config.seed * 1_000_003 + step)
 
-    result = bridge_meta_train(
-        model,
-        batch,
-        steps=config.meta_steps,
-        lr=config.meta_lr,
-        checkpoint_dir=run_dir / "bridge",
-        mode=config.meta_mode,
-        trainable=config.bridge_trainable,
-        inner_lr=config.inner_lr,
-        weight_decay=config.weight_decay,
-        betas=config.betas,
-        grad_clip=config.grad_clip,
-        warmup_fraction=config.warmup_fraction,
-        min_lr_ratio=config.min_lr_ratio,
-        checkpoint_every=config.checkpoint_every,
-        progress=config.progress,
-    )
+    checkpoint_dir = run_dir / "bridge"
+    try:
+        result = bridge_meta_train(
+            model,
+            batch,
+            steps=config.meta_steps,
+            lr=config.meta_lr,
+            checkpoint_dir=checkpoint_dir,
+            mode=config.meta_mode,
+            trainable=config.bridge_trainable,
+            inner_lr=config.inner_lr,
+            weight_decay=config.weight_decay,
+            betas=config.betas,
+            grad_clip=config.grad_clip,
+            warmup_fraction=config.warmup_fraction,
+            min_lr_ratio=config.min_lr_ratio,
+            checkpoint_every=config.checkpoint_every,
+            progress=config.progress,
+        )
+    except KeyboardInterrupt:
+        raise TrainingStopped(None, config.meta_steps, checkpoint_dir / "last.pt") from None
+    if result.step < config.meta_steps:
+        raise TrainingStopped(result.step, config.meta_steps, checkpoint_dir / "last.pt")
     logger.info("bridge stage at step %d of %d", result.step, config.meta_steps)
     export_dir = run_dir / "export"
     save_converted(model, export_dir, load_hf_tokenizer(config.bridge_from))

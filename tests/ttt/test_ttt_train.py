@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tworail.rails.ttt.corpus import CorpusSpec, html_to_text, read_documents, write_corpus
+import tworail.rails.ttt.train as train_module
+from tworail.rails.ttt.config import ConfigError
+from tworail.rails.ttt.corpus import CorpusError, CorpusSpec, html_to_text, read_documents, write_corpus
 from tworail.rails.ttt.rail import LearnableRail
-from tworail.rails.ttt.train import TrainConfig, learning_rate, train_from_config
+from tworail.rails.ttt.train import TrainConfig, TrainingStopped, learning_rate, train_from_config
 
 THREADS = 60
 
@@ -136,3 +138,58 @@ def test_unknown_config_key_rejected(tmp_path: Path) -> None:
     path.write_text(json.dumps({"run_dir": "x", "epochs": 3}))
     with pytest.raises(ValueError, match=r"unknown training config keys \['epochs'\]"):
         TrainConfig.load(path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"held_out_pages": "bundle"}, "held_out_pages='bundle' is invalid; use 'bundled'"),
+        ({"checkpoint_every": 0}, "checkpoint_every=0 is invalid; set an integer >= 1"),
+        ({"batch_size": "two"}, "batch_size='two' is invalid"),
+        ({"pretrain_steps": -3}, "pretrain_steps=-3 is invalid; set an integer >= 0"),
+        ({"pretrain_steps": 0, "meta_steps": 0}, "both 0"),
+        ({"meta_mode": "bogus"}, "meta_mode='bogus' is invalid"),
+        ({"model_overrides": {"d_modle": 64}}, r"model_overrides keys \['d_modle'\] are unknown"),
+        ({"betas": 0.9}, "betas=0.9 is invalid; set two numbers"),
+        ({"warmup_fraction": 1.5}, "warmup_fraction=1.5 is invalid"),
+    ],
+)
+def test_invalid_config_values_rejected(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(run_dir="unused", **changes)
+
+
+def test_missing_held_out_page_rejected(tmp_path: Path) -> None:
+    root = make_data_root(tmp_path / "data")
+    with pytest.raises(CorpusError, match=r"held-out pages \['wall.html'\] are not in"):
+        write_corpus(CorpusSpec(root, held_out_pages=["wall.html"]), tmp_path / "corpus")
+
+
+def test_run_folder_rejects_changed_settings(tmp_path: Path) -> None:
+    root = make_data_root(tmp_path / "data")
+    run_dir = tmp_path / "run"
+    train_from_config(write_config(tmp_path / "a.json", run_dir, root, pretrain=1, meta=0))
+    config = json.loads((tmp_path / "a.json").read_text())
+    config["model_overrides"] = {"d_model": 32}
+    (tmp_path / "b.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=r"model_overrides: \{\} -> \{'d_model': 32\}"):
+        train_from_config(tmp_path / "b.json")
+
+
+def test_stopped_run_writes_no_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_data_root(tmp_path / "data")
+    run_dir = tmp_path / "run"
+    config = write_config(tmp_path / "a.json", run_dir, root, pretrain=3, meta=0)
+    original = train_module._train_one
+
+    def stop_after_one_step(model, optimizer, stream, state, train_config, log):
+        original(model, optimizer, stream, state, train_config, log)
+        if state.step == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_train_one", stop_after_one_step)
+    with pytest.raises(TrainingStopped, match="stopped at step 1 of 3 and wrote no model"):
+        train_from_config(config)
+    assert not (run_dir / "export").exists()
+    monkeypatch.setattr(train_module, "_train_one", original)
+    assert train_from_config(config) == run_dir / "export"
