@@ -115,6 +115,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the results to this JSON file")
     parser.add_argument("--child", nargs=2, metavar=("LENGTH", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not args.child and len(args.lengths) < 2:
+        parser.error(f"--lengths {args.lengths} has one length; give two or more to measure growth per mini-batch")
     if args.child:
         print(json.dumps(child(args.preset, int(args.child[0]), args.child[1], args.threads)))
         return

@@ -241,11 +241,26 @@ def evaluate_variant(model: TTTModel, tokens: torch.Tensor, update: bool, bucket
     return bucket_means(ttt_losses(model, tokens, update=update), buckets)
 
 
+def check_work_dir(work_dir: Path, settings: SyntheticSettings) -> None:
+    """Record the settings in `work_dir/settings.json`, or raise if the cached results used other settings."""
+    path = work_dir / "settings.json"
+    if not path.is_file():
+        path.write_text(json.dumps(asdict(settings), indent=2) + "\n", encoding="utf-8")
+        return
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    changed = {name: (saved.get(name), value) for name, value in asdict(settings).items() if saved.get(name) != value}
+    if changed:
+        raise SystemExit(
+            f"{work_dir} caches results of other settings (saved -> now: {changed}); pass a new --work-dir"
+        )
+
+
 def run(
     settings: SyntheticSettings, work_dir: Path, progress: bool, variants: tuple[str, ...] = VARIANTS
 ) -> dict[str, object]:
     """Train and evaluate `variants` (skipping cached ones); return the JSON-ready results."""
     work_dir.mkdir(parents=True, exist_ok=True)
+    check_work_dir(work_dir, settings)
     eval_tokens = sample_documents(settings, settings.eval_docs, torch.Generator().manual_seed(10_000 + settings.seed))
     results: dict[str, object] = {}
     for variant in variants:

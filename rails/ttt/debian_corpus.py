@@ -250,7 +250,10 @@ def debian_documents(
     """
     path = Path(corpus_dir) / "documents.jsonl"
     if not path.is_file():
-        raise DebianCorpusError(f"{path} not found. Build the Debian corpus first with build_debian_corpus")
+        raise DebianCorpusError(
+            f"{path} not found; build the Debian corpus first with "
+            f"`python -m tworail.rails.ttt.debian_corpus {Path(corpus_dir)}` (from a folder other than the repository root)"
+        )
     excluded = set(exclude_packages)
     with open(path, encoding="utf-8") as handle:
         for line in handle:

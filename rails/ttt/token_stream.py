@@ -74,7 +74,9 @@ def build_token_stream(corpus_dir: Path, vocab_size: int, separator: int | None 
     else:
         texts = (row["text"] for row in read_documents(documents, "train"))
         tokenizer = train_tokenizer(texts, vocab_size)
-        tokenizer.save(str(tokenizer_path))
+        # Written under a temporary name and renamed, so an interrupted run never leaves half a file.
+        tokenizer.save(str(tokenizer_path.with_suffix(".tmp")))
+        tokenizer_path.with_suffix(".tmp").replace(tokenizer_path)
     if separator is None:
         separator = end_of_text_id(tokenizer)
     cache = corpus_dir / "tokens.pt"
@@ -86,7 +88,8 @@ def build_token_stream(corpus_dir: Path, vocab_size: int, separator: int | None 
         _encode_split(tokenizer, documents, "train", separator),
         _encode_split(tokenizer, documents, "validation", separator),
     )
-    torch.save({"train": stream.train, "validation": stream.validation}, cache)
+    torch.save({"train": stream.train, "validation": stream.validation}, cache.with_suffix(".tmp"))
+    cache.with_suffix(".tmp").replace(cache)
     manifest_path = corpus_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest["tokens"] = {
