@@ -49,10 +49,11 @@ class CommandError(Exception):
 def _parser() -> argparse.ArgumentParser:
     from tworail.agent import DATA_DIR_ENV
 
-    common = argparse.ArgumentParser(add_help=False)
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", help="log progress of every component to stderr")
+    common = argparse.ArgumentParser(add_help=False, parents=[verbose])
     common.add_argument("--data-dir", type=Path, default=None,
                         help=f"folder for the index, fast weights and logs (default: ${DATA_DIR_ENV}, else ~/.tworail)")
-    common.add_argument("-v", "--verbose", action="store_true", help="log progress of every component to stderr")
 
     parser = argparse.ArgumentParser(prog="tworail", description="Agents that learn at run time under governance.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -90,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("principal", help="name of the principal, for example support-bot")
     keys.add_argument("--out", type=Path, required=True, help="file to write the principal's hex secret to (mode 0600)")
 
-    train = commands.add_parser("train", parents=[common],
+    # A training run keeps everything in the config's run_dir, so train takes no --data-dir.
+    train = commands.add_parser("train", parents=[verbose],
                                 help="pretrain and meta-train a TTT-E2E model from a JSON config, or run the bridge "
                                 "stage on a local Hugging Face checkpoint (bridge_from); resumes a stopped run")
     train.add_argument("config", type=Path, help="training config JSON (see tworail.rails.ttt.train.TrainConfig)")
