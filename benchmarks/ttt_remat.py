@@ -106,6 +106,30 @@ def run_child(args: argparse.Namespace, length: int, mode: str) -> dict[str, flo
     return json.loads(output.strip().splitlines()[-1])
 
 
+def measure_all(args: argparse.Namespace) -> list[dict[str, float]]:
+    """Measure every length in every mode, printing one table row each; return the rows."""
+    rows = []
+    print("| tokens | mode | peak memory growth MiB | seconds |")
+    print("|---|---|---|---|")
+    for length in args.lengths:
+        for mode in MODES:
+            measured = run_child(args, length, mode)
+            rows.append({"tokens": length, "mode": mode, **measured})
+            print(f"| {length} | {mode} | {measured['peak_growth_bytes'] / MIB:.1f} | {measured['seconds']:.2f} |")
+    return rows
+
+
+def growth_per_mini_batch(rows: list[dict[str, float]], lengths: list[int], mini_batch: int) -> dict[str, float]:
+    """Return, per mode, the peak growth in bytes per mini-batch between the shortest and longest length."""
+    slopes = {}
+    for mode in MODES:
+        first, last = (row for row in rows if row["mode"] == mode and row["tokens"] in (lengths[0], lengths[-1]))
+        mini_batches = (last["tokens"] - first["tokens"]) / mini_batch
+        slopes[mode] = (last["peak_growth_bytes"] - first["peak_growth_bytes"]) / mini_batches
+        print(f"{mode}: {slopes[mode] / MIB:.2f} MiB more peak memory per mini-batch")
+    return slopes
+
+
 def main() -> None:
     """Measure each length in both modes, print a table and optionally write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -122,20 +146,8 @@ def main() -> None:
         return
     config = preset(args.preset)
     state = per_mini_batch_state_bytes(TTTModel(config))
-    rows = []
-    print("| tokens | mode | peak memory growth MiB | seconds |")
-    print("|---|---|---|---|")
-    for length in args.lengths:
-        for mode in MODES:
-            measured = run_child(args, length, mode)
-            rows.append({"tokens": length, "mode": mode, **measured})
-            print(f"| {length} | {mode} | {measured['peak_growth_bytes'] / MIB:.1f} | {measured['seconds']:.2f} |")
-    slopes = {}
-    for mode in MODES:
-        first, last = (row for row in rows if row["mode"] == mode and row["tokens"] in (args.lengths[0], args.lengths[-1]))
-        mini_batches = (last["tokens"] - first["tokens"]) / config.mini_batch
-        slopes[mode] = (last["peak_growth_bytes"] - first["peak_growth_bytes"]) / mini_batches
-        print(f"{mode}: {slopes[mode] / MIB:.2f} MiB more peak memory per mini-batch")
+    rows = measure_all(args)
+    slopes = growth_per_mini_batch(rows, args.lengths, config.mini_batch)
     for mode in ("kept", "rematerialized"):
         print(f"{mode}, inner loop alone (minus the prefix): {(slopes[mode] - slopes['prefix']) / MIB:.2f} MiB per mini-batch")
     print(f"fast weights + one suffix KV cache: {state / MIB:.2f} MiB per mini-batch")
@@ -149,7 +161,6 @@ def main() -> None:
                   "hardware": f"{platform.processor() or platform.machine()}, torch threads = {args.threads}"}
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")
-
 
 if __name__ == "__main__":
     main()

@@ -85,10 +85,13 @@ class CorpusSpec:
     def __post_init__(self) -> None:
         if not 0.0 <= self.hadoop_held_out_fraction < 1.0:
             raise CorpusError(
-                f"hadoop_held_out_fraction={self.hadoop_held_out_fraction} must be in [0, 1); 0.05 holds out the latest 5%"
+                f"hadoop_held_out_fraction={self.hadoop_held_out_fraction} is invalid; "
+                "set a fraction of at least 0 and below 1, such as 0.05 for the latest 5%"
             )
         if self.debian_max_characters is not None and self.debian_max_characters <= 0:
-            raise CorpusError(f"debian_max_characters={self.debian_max_characters} must be positive, or None for no budget")
+            raise CorpusError(
+                f"debian_max_characters={self.debian_max_characters} is invalid; set a positive number, or None for no budget"
+            )
 
 
 class _TextExtractor(HTMLParser):
