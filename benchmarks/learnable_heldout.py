@@ -20,7 +20,6 @@ Usage (from any folder but the repository root)::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import platform
 import time
@@ -30,6 +29,8 @@ import torch
 
 from tworail.datasets import support_threads
 from tworail.rails.ttt.rail import LearnableRail
+
+from results_file import write_results
 
 logger = logging.getLogger("learnable_heldout")
 
@@ -103,8 +104,7 @@ def main() -> None:
     print(f"learn_many on {results['learn_threads']} threads: {results['learn_seconds']:.1f} s")
     print(f"rank 10 candidates: {results['rank_10_candidates_seconds']:.2f} s")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}")
+        write_results(args.json, results)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ without Debian documentation simply has no Debian source.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import platform
 import time
@@ -42,6 +41,8 @@ from tqdm import tqdm
 from tworail.datasets import sqlite_docs_dir, support_threads
 from tworail.rails.ttt.corpus import html_to_text, read_documents
 from tworail.rails.ttt.rail import LearnableRail
+
+from results_file import write_results
 
 logger = logging.getLogger("ttt_positions")
 
@@ -188,9 +189,7 @@ def main() -> None:
     results = run(args)
     print_table(results)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}")
+        write_results(args.json, results)
 
 
 if __name__ == "__main__":

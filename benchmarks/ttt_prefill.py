@@ -40,6 +40,8 @@ from tworail.rails.ttt.evaluate import frozen
 from tworail.rails.ttt.inner_loop import batch_fast_weights, run_inner_loop
 from tworail.rails.ttt.model import Block, TTTModel, apply_rope
 
+from results_file import write_results
+
 logger = logging.getLogger("ttt_prefill")
 
 LENGTHS = (1024, 2048, 4096, 8192, 16384, 32768, 65536)
@@ -177,9 +179,7 @@ def main() -> None:
         ratio = full["ms_per_1k_tokens"] / ttt["ms_per_1k_tokens"]
         print(f"| {ttt['length']} | {ttt['ms_per_1k_tokens']:.0f} | {full['ms_per_1k_tokens']:.0f}{mark} | {ratio:.2f} |")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}")
+        write_results(args.json, results)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from tworail.rails.ttt.config import InnerLoopConfig, preset
 from tworail.rails.ttt.meta import meta_loss
 from tworail.rails.ttt.model import TTTModel
 
+from results_file import write_results
+
 MIB = 2**20
 MODES = ("prefix", "kept", "rematerialized")
 """Measured passes: the prefix blocks alone, and the exact meta step without and with rematerialization."""
@@ -154,13 +156,11 @@ def main() -> None:
     difference = gradient_difference(args.preset, args.lengths[0])
     print(f"largest outer-gradient difference between the modes at {args.lengths[0]} tokens: {difference:.3g}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
         report = {"preset": args.preset, "config": config.to_dict(), "batch_size": 1, "threads": args.threads,
                   "fast_weights_plus_cache_bytes": state, "rows": rows, "peak_bytes_per_mini_batch": slopes,
                   "max_gradient_difference": difference,
                   "hardware": f"{platform.processor() or platform.machine()}, torch threads = {args.threads}"}
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}")
+        write_results(args.json, report)
 
 if __name__ == "__main__":
     main()

@@ -57,6 +57,8 @@ from tworail.rails.ttt.meta import inner_lr_multiplier, meta_loss, pretrain_loss
 from tworail.rails.ttt.model import TTTModel
 from tworail.rails.ttt.train import TrainConfig, learning_rate, make_optimizer
 
+from results_file import write_results
+
 logger = logging.getLogger("ttt_synthetic")
 
 CHECKPOINT_EVERY = 100
@@ -346,9 +348,7 @@ def main() -> None:
     results = run(settings, args.work_dir, not args.no_progress, tuple(args.variants))
     print_table(results)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}")
+        write_results(args.json, results)
 
 
 if __name__ == "__main__":
