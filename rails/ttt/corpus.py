@@ -183,6 +183,14 @@ def sqlite_pages(archive: Path, held_out: set[str]) -> Iterator[Document]:
                 yield Document("sqlite-docs", name, text)
 
 
+def _summary(row: dict[str, str]) -> str:
+    return (row.get("Summary") or "").strip()
+
+
+def _description(row: dict[str, str]) -> str:
+    return (row.get("Description") or "").strip()
+
+
 def _created(row: dict[str, str]) -> datetime:
     value = (row.get("Created") or "").strip()
     try:
@@ -200,14 +208,12 @@ def hadoop_issues(path: Path, held_out_fraction: float = 0.0) -> Iterator[Docume
     """
     csv.field_size_limit(1 << 30)
     with open(_require(path), encoding="utf-8", newline="") as handle:
-        rows = [row for row in csv.DictReader(handle) if (row.get("Summary") or row.get("Description") or "").strip()]
+        rows = [row for row in csv.DictReader(handle) if _summary(row) or _description(row)]
     rows.sort(key=_created)
     first_held_out = len(rows) - int(len(rows) * held_out_fraction)
     for index, row in enumerate(rows):
-        summary = (row.get("Summary") or "").strip()
-        description = (row.get("Description") or "").strip()
-        text = f"{summary}\n\n{description}".strip()
-        yield Document("hadoop-issues", row.get("Issue id") or summary, text, held_out=index >= first_held_out)
+        text = f"{_summary(row)}\n\n{_description(row)}".strip()
+        yield Document("hadoop-issues", row.get("Issue id") or _summary(row), text, held_out=index >= first_held_out)
 
 
 def within_budget(documents: list[Document], max_characters: int | None) -> list[Document]:
