@@ -153,16 +153,12 @@ def linear_readout_losses(tokens: torch.Tensor, settings: SyntheticSettings) -> 
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
     counts = torch.nn.functional.one_hot(inputs, settings.vocab).double().cumsum(dim=1)
     frequencies = counts / counts.sum(dim=-1, keepdim=True)
-    best: tuple[torch.Tensor, float] | None = None
+    candidates = []
     for beta in LINEAR_READOUT_SCALES:
         log_probs = torch.log_softmax(beta * frequencies, dim=-1)
         losses = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).float()
-        last = losses.chunk(settings.buckets, dim=1)[-1].mean()
-        if best is None or last < best[0].chunk(settings.buckets, dim=1)[-1].mean():
-            best = (losses, float(beta))
-    assert best is not None
-    return best
-
+        candidates.append((losses, float(beta)))
+    return min(candidates, key=lambda candidate: float(candidate[0].chunk(settings.buckets, dim=1)[-1].mean()))
 
 def model_config(settings: SyntheticSettings, full_attention: bool) -> ModelConfig:
     """Return the TTTModel shape of a variant; full attention widens the window to the sequence."""

@@ -7,7 +7,6 @@ import torch
 
 from tworail.rails.ttt.config import ConfigError, InnerLoopConfig, ModelConfig
 from tworail.rails.ttt.inner_loop import batch_fast_weights, run_inner_loop
-from tworail.rails.ttt.memory import saved_tensor_bytes
 from tworail.rails.ttt.meta import meta_loss
 from tworail.rails.ttt.model import TTTModel
 
@@ -51,6 +50,23 @@ def test_rematerialized_meta_gradient_gradgradcheck(micro) -> None:
     w_down = model.w0()[name].detach().clone().requires_grad_(True)
     assert torch.autograd.gradcheck(loss, (w_down,), eps=1e-6, atol=1e-6)
     assert torch.autograd.gradgradcheck(loss, (w_down,), eps=1e-6, atol=1e-5)
+
+
+def saved_tensor_bytes(build_graph) -> int:
+    """Return the bytes of the distinct storages autograd saves while `build_graph()` runs.
+
+    Tensors saved inside a checkpointed region are not kept, so they do not count.
+    """
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        build_graph()
+    return sum(storages.values())
 
 
 def test_rematerialization_keeps_less_per_mini_batch(small) -> None:
