@@ -141,11 +141,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the results to this JSON file")
     parser.add_argument("--child", nargs=2, metavar=("LENGTH", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if not args.child and len(args.lengths) < 2:
-        parser.error(f"--lengths {args.lengths} has one length; give two or more to measure growth per mini-batch")
     if args.child:
         print(json.dumps(child(args.preset, int(args.child[0]), args.child[1], args.threads)))
         return
+    if len(args.lengths) < 2:
+        parser.error(f"--lengths {args.lengths} has one length; give two or more to measure growth per mini-batch")
+
     config = preset(args.preset)
     state = per_mini_batch_state_bytes(TTTModel(config))
     rows = measure_all(args)
@@ -153,6 +154,7 @@ def main() -> None:
     for mode in ("kept", "rematerialized"):
         print(f"{mode}, inner loop alone (minus the prefix): {(slopes[mode] - slopes['prefix']) / MIB:.2f} MiB per mini-batch")
     print(f"fast weights + one suffix KV cache: {state / MIB:.2f} MiB per mini-batch")
+
     difference = gradient_difference(args.preset, args.lengths[0])
     print(f"largest outer-gradient difference between the modes at {args.lengths[0]} tokens: {difference:.3g}")
     if args.json:
@@ -161,6 +163,7 @@ def main() -> None:
                   "max_gradient_difference": difference,
                   "hardware": f"{platform.processor() or platform.machine()}, torch threads = {args.threads}"}
         write_results(args.json, report)
+
 
 if __name__ == "__main__":
     main()
