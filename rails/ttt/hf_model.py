@@ -157,27 +157,6 @@ class HFTTTModel(PrefixSuffixModel):
         """Whether the LM head shares its weight with the token embeddings."""
         return self.hf.get_output_embeddings().weight is self.hf.get_input_embeddings().weight
 
-    # -- fast weights -------------------------------------------------------
-
-    def fast_weight_names(self) -> list[str]:
-        """Return the names of the prime MLPs' matrices, the only tensors the inner loop updates."""
-        return [
-            f"blocks.{index}.prime.{matrix}"
-            for index in range(self.config.n_prefix, self.config.n_layers)
-            for matrix in SwiGLU.MATRICES
-        ]
-
-    def w0(self) -> FastWeights:
-        """Return the initial fast weights W0 (the live parameters, not copies)."""
-        params = dict(self.named_parameters())
-        return {name: params[name] for name in self.fast_weight_names()}
-
-    def _prime_weights(self, index: int, fast: FastWeights | None) -> tuple[Tensor, Tensor, Tensor] | None:
-        if fast is None:
-            return None
-        prefix = f"blocks.{index}.prime."
-        return tuple(fast[prefix + matrix] for matrix in SwiGLU.MATRICES)  # type: ignore[return-value]
-
     # -- forward pieces -----------------------------------------------------
 
     def embed_tokens(self, tokens: Tensor) -> Tensor:

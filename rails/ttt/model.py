@@ -227,9 +227,29 @@ class PrefixSuffixModel(nn.Module):
     """The prefix/suffix split shared by TTT-E2E models: what the inner loop drives.
 
     A subclass provides `config` (with `n_prefix` and `n_layers`), `embed_tokens`,
-    `run_blocks` and `lm_head`; the prefix and suffix passes and the plain forward
-    pass follow from those.
+    `run_blocks` and `lm_head`, and keeps each suffix block's prime MLP at
+    `blocks.<index>.prime`. The fast-weight names, W0, the prefix and suffix passes
+    and the plain forward pass follow from those.
     """
+
+    def fast_weight_names(self) -> list[str]:
+        """Return the names of the prime MLPs' matrices, the only tensors the inner loop updates."""
+        return [
+            f"blocks.{index}.prime.{matrix}"
+            for index in range(self.config.n_prefix, self.config.n_layers)
+            for matrix in SwiGLU.MATRICES
+        ]
+
+    def w0(self) -> FastWeights:
+        """Return the initial fast weights W0: the live prime MLP parameters, not copies."""
+        params = dict(self.named_parameters())
+        return {name: params[name] for name in self.fast_weight_names()}
+
+    def _prime_weights(self, index: int, fast: FastWeights | None) -> tuple[Tensor, Tensor, Tensor] | None:
+        if fast is None:
+            return None
+        prefix = f"blocks.{index}.prime."
+        return tuple(fast[prefix + matrix] for matrix in SwiGLU.MATRICES)  # type: ignore[return-value]
 
     def run_prefix(
         self, tokens: Tensor, positions: Tensor, caches: list[KVCache | None], explicit: bool = False
@@ -284,27 +304,6 @@ class TTTModel(PrefixSuffixModel):
         half = config.head_dim // 2
         inv_freq = 1.0 / (config.rope_theta ** (torch.arange(half, dtype=torch.float64) / half))
         self.register_buffer("inv_freq", inv_freq, persistent=False)
-
-    # -- fast weights -------------------------------------------------------
-
-    def fast_weight_names(self) -> list[str]:
-        """Return the names of the prime MLPs' matrices, the only tensors the inner loop updates."""
-        return [
-            f"blocks.{index}.prime.{matrix}"
-            for index in range(self.config.n_prefix, self.config.n_layers)
-            for matrix in SwiGLU.MATRICES
-        ]
-
-    def w0(self) -> FastWeights:
-        """Return the meta-learned initial fast weights W0 (the live parameters, not copies)."""
-        params = dict(self.named_parameters())
-        return {name: params[name] for name in self.fast_weight_names()}
-
-    def _prime_weights(self, index: int, fast: FastWeights | None) -> tuple[Tensor, Tensor, Tensor] | None:
-        if fast is None:
-            return None
-        prefix = f"blocks.{index}.prime."
-        return tuple(fast[prefix + matrix] for matrix in SwiGLU.MATRICES)  # type: ignore[return-value]
 
     # -- forward pieces -----------------------------------------------------
 
